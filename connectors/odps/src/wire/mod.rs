@@ -1,0 +1,1 @@
+//! The tunnel wire layer.

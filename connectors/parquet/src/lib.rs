@@ -1,0 +1,1 @@
+//! ferry's parquet connector.

@@ -1,0 +1,4 @@
+//! ferry's PostgreSQL connector (`postgresql` / `postgresqlreader` / `postgresqlwriter`),
+//! for PostgreSQL, HybridDB / AnalyticDB for PostgreSQL and Greenplum.
+
+pub mod writer;

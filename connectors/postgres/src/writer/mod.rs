@@ -1,0 +1,1 @@
+//! PostgreSQL writer: binary COPY FROM.

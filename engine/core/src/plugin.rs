@@ -1,0 +1,338 @@
+//! The traits every connector implements, and how the runtime drives them.
+//!
+//! ```text
+//! ReaderFactory::build ─► Reader::plan ─► [Split] ─► Reader::read(split) ─► BatchStream
+//!                                                                             │ transform
+//! WriterFactory::build ─► Writer::prepare ─► Writer::open(channel) ─► BatchSink::write ... finish ─► Receipt
+//!                                            Writer::commit(receipts)  (or Writer::abort)
+//! ```
+//!
+//! Write is not commit: nothing a sink writes may become visible before
+//! [`Writer::commit`] (or the connector documents precisely what is visible when).
+
+use std::any::Any;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use futures::Stream;
+
+use crate::catalog::Catalog;
+use crate::dirty::DirtyCollector;
+use crate::error::Result;
+
+/// A stream of record batches from one split. Batches are never empty and always have
+/// the reader's declared [`Reader::schema`].
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// Arrow field metadata keys connectors use to describe the source / target type
+/// beyond what Arrow says (shown by `ferry schema`, used by casts).
+pub mod meta {
+    /// The system's own type name (`numeric(12,2)`, `varchar(20)`, `datetime`).
+    pub const SOURCE_TYPE: &str = "ferry.type";
+    /// Maximum length in characters of a text value (`varchar(n)`, `char(n)`).
+    pub const MAX_CHARS: &str = "ferry.max_chars";
+}
+
+/// One unit of reading work: a key range, a ctid range, a row range, a file.
+#[derive(Clone)]
+pub struct Split {
+    /// Position in the plan (0-based).
+    pub index: usize,
+    /// Human description printed by `ferry validate` and in dirty records
+    /// (e.g. `id >= 1 AND id < 26`, `pt=20261122 rows [0, 5000)`).
+    pub description: String,
+    /// Estimated rows, when the connector knows (for progress).
+    pub estimated_rows: Option<u64>,
+    /// Connector-specific payload; the connector downcasts it in [`Reader::read`].
+    pub payload: Arc<dyn Any + Send + Sync>,
+}
+
+impl Split {
+    /// A split with a description and payload.
+    pub fn new(index: usize, description: impl Into<String>, payload: impl Any + Send + Sync) -> Self {
+        Split {
+            index,
+            description: description.into(),
+            estimated_rows: None,
+            payload: Arc::new(payload),
+        }
+    }
+
+    /// The payload as `T`, if it is one.
+    pub fn payload<T: 'static>(&self) -> Option<&T> {
+        self.payload.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Split")
+            .field("index", &self.index)
+            .field("description", &self.description)
+            .field("estimated_rows", &self.estimated_rows)
+            .finish()
+    }
+}
+
+/// A column of the reader's logical output, in the job's `column` order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnSlot {
+    /// Field `i` of [`Reader::schema`].
+    Source(usize),
+    /// A constant from the job's `column` list: `'abc'` (quotes stripped), `123`, `true`,
+    /// `null`. The transform types it after the writer's column.
+    Constant(ConstantValue),
+}
+
+/// A constant column value, as written in the job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConstantValue {
+    /// A quoted string (`'abc'`, `'123'`, `'${bdp.system.bizdate}'` after resolution).
+    Text(String),
+    /// An unquoted number (`123`, `2.5`), kept as written.
+    Number(String),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+}
+
+/// Parse a job `column` entry as a constant, if it is one (`'x'`, `123`, `true`, `null`).
+pub fn parse_constant(entry: &str) -> Option<ConstantValue> {
+    let t = entry.trim();
+    if t.len() >= 2 && t.starts_with('\'') && t.ends_with('\'') {
+        return Some(ConstantValue::Text(t[1..t.len() - 1].replace("''", "'")));
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "true" => return Some(ConstantValue::Bool(true)),
+        "false" => return Some(ConstantValue::Bool(false)),
+        "null" => return Some(ConstantValue::Null),
+        _ => {}
+    }
+    let num = t.strip_prefix('-').unwrap_or(t);
+    if !num.is_empty()
+        && num.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && num.chars().filter(|c| *c == '.').count() <= 1
+        && num.chars().next().is_some_and(|c| c.is_ascii_digit())
+    {
+        return Some(ConstantValue::Number(t.to_string()));
+    }
+    None
+}
+
+/// The reader's logical output schema: its fields in `layout` order, with constants
+/// given default types (text → Utf8, integer → Int64, decimal → Float64, bool → Boolean,
+/// null → Utf8) and named after the constant as written.
+pub fn logical_schema(source: &arrow::datatypes::Schema, layout: &[ColumnSlot]) -> SchemaRef {
+    use arrow::datatypes::{DataType, Field};
+    let fields: Vec<Field> = layout
+        .iter()
+        .map(|slot| match slot {
+            ColumnSlot::Source(i) => source.field(*i).clone(),
+            ColumnSlot::Constant(c) => {
+                let (name, dt) = match c {
+                    ConstantValue::Text(t) => (format!("'{t}'"), DataType::Utf8),
+                    ConstantValue::Number(n) if n.contains('.') => (n.clone(), DataType::Float64),
+                    ConstantValue::Number(n) => (n.clone(), DataType::Int64),
+                    ConstantValue::Bool(b) => (b.to_string(), DataType::Boolean),
+                    ConstantValue::Null => ("null".to_string(), DataType::Utf8),
+                };
+                Field::new(name, dt, true)
+            }
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// Sizes the runtime asks readers to cut batches at.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Target rows per batch.
+    pub batch_rows: usize,
+    /// Target bytes per batch (approximate).
+    pub batch_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            batch_rows: 8192,
+            batch_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A configured source, connected and described.
+#[async_trait]
+pub trait Reader: Send + Sync {
+    /// The Arrow schema of every batch [`Reader::read`] yields.
+    fn schema(&self) -> SchemaRef;
+
+    /// The reader's logical output columns in job order: source fields and constants.
+    /// Default: every field of [`Reader::schema`], in order.
+    fn layout(&self) -> Vec<ColumnSlot> {
+        (0..self.schema().fields().len())
+            .map(ColumnSlot::Source)
+            .collect()
+    }
+
+    /// A `where` clause the reader could not push down; the transform evaluates it
+    /// (DataFusion SQL over [`Reader::schema`]'s field names).
+    fn residual_filter(&self) -> Option<String> {
+        None
+    }
+
+    /// Cut the work into splits for `channels` concurrent readers.
+    async fn plan(&self, channels: usize) -> Result<Vec<Split>>;
+
+    /// Stream one split's batches.
+    async fn read(&self, split: &Split, opts: ReadOptions) -> Result<BatchStream>;
+
+    /// Called once after every split has been read (or the job failed): end snapshot
+    /// transactions, close sessions.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A configured target, connected and described.
+#[async_trait]
+pub trait Writer: Send + Sync {
+    /// The target's columns in job `column` order, typed as the target declares them.
+    /// The transform casts every batch to exactly this schema.
+    fn schema(&self) -> SchemaRef;
+
+    /// Before any data: preSql, truncate, create partitions, open sessions.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Open the sink for one channel. Rows the target rejects go to `dirty`.
+    async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>>;
+
+    /// Make everything the sinks wrote visible at once, then run postSql.
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport>;
+
+    /// Undo what was written; the target is left as it was.
+    async fn abort(&self, receipts: Vec<Receipt>) -> Result<()>;
+}
+
+/// One channel's writer.
+#[async_trait]
+pub trait BatchSink: Send {
+    /// Write a batch with the writer's schema. Returns the number of rows accepted;
+    /// rows rejected were reported to the dirty collector.
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64>;
+
+    /// Flush and return what was written, for the job-level commit.
+    async fn finish(self: Box<Self>) -> Result<Receipt>;
+}
+
+/// What one sink wrote, handed to [`Writer::commit`].
+pub struct Receipt {
+    /// Channel number.
+    pub channel: usize,
+    /// Rows written by this sink.
+    pub rows: u64,
+    /// Bytes written (wire bytes, as the connector counts them).
+    pub bytes: u64,
+    /// Connector-specific state (an open transaction, a list of files, block ids).
+    pub payload: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receipt")
+            .field("channel", &self.channel)
+            .field("rows", &self.rows)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+/// What a commit did, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReport {
+    /// Rows made visible.
+    pub rows: u64,
+    /// Free-form lines for the summary (`committed 5 blocks to pt=20261122`).
+    pub notes: Vec<String>,
+}
+
+/// What connectors get when they are built.
+#[derive(Clone)]
+pub struct BuildContext {
+    /// The datasource catalog (named datasources).
+    pub catalog: Arc<Catalog>,
+    /// Channels (`concurrent` / `channel`).
+    pub channels: usize,
+    /// The job file, for messages.
+    pub job_name: String,
+    /// For writers: the reader's logical output ([`logical_schema`]). Writers without
+    /// declared column types (stream, Parquet) adopt it; others ignore it.
+    pub source_schema: Option<SchemaRef>,
+}
+
+impl fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("channels", &self.channels)
+            .field("job_name", &self.job_name)
+            .finish()
+    }
+}
+
+/// Builds a [`Reader`] from a job's reader parameters.
+#[async_trait]
+pub trait ReaderFactory: Send + Sync {
+    /// Canonical plugin name (`postgresql`).
+    fn name(&self) -> &'static str;
+    /// Parse and check the parameters without any I/O; errors carry `path`
+    /// (e.g. `configuration.reader.parameter`).
+    fn check(&self, params: &serde_json::Value, path: &str, warnings: &mut Vec<String>) -> Result<()>;
+    /// Connect and describe the source.
+    async fn build(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Reader>>;
+}
+
+/// Builds a [`Writer`] from a job's writer parameters.
+#[async_trait]
+pub trait WriterFactory: Send + Sync {
+    /// Canonical plugin name (`odps`).
+    fn name(&self) -> &'static str;
+    /// Parse and check the parameters without any I/O.
+    fn check(&self, params: &serde_json::Value, path: &str, warnings: &mut Vec<String>) -> Result<()>;
+    /// Connect and describe the target.
+    async fn build(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Writer>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_are_recognised() {
+        assert_eq!(parse_constant("'abc'"), Some(ConstantValue::Text("abc".into())));
+        assert_eq!(parse_constant("'it''s'"), Some(ConstantValue::Text("it's".into())));
+        assert_eq!(parse_constant("123"), Some(ConstantValue::Number("123".into())));
+        assert_eq!(parse_constant("-2.5"), Some(ConstantValue::Number("-2.5".into())));
+        assert_eq!(parse_constant("TRUE"), Some(ConstantValue::Bool(true)));
+        assert_eq!(parse_constant("null"), Some(ConstantValue::Null));
+        assert_eq!(parse_constant("name"), None);
+        assert_eq!(parse_constant("1.2.3"), None);
+        assert_eq!(parse_constant("'"), None);
+    }
+}

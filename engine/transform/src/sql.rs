@@ -1,0 +1,1 @@
+//! Ad-hoc SQL over staged files (`ferry sql`).
