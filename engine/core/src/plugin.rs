@@ -206,6 +206,12 @@ pub trait Writer: Send + Sync {
     /// The transform casts every batch to exactly this schema.
     fn schema(&self) -> SchemaRef;
 
+    /// DataX `emptyAsNull`: whether the transform turns empty strings into NULL before
+    /// casting into non-string columns. Default: false.
+    fn empty_as_null(&self) -> bool {
+        false
+    }
+
     /// Before any data: preSql, truncate, create partitions, open sessions.
     async fn prepare(&self) -> Result<()> {
         Ok(())
