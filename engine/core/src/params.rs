@@ -68,7 +68,11 @@ fn describe(path: &str, msg: &str) -> String {
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some((field, tail)) = rest.split_once('`') {
             let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-            let full = join_path(path, field);
+            let full = if path.ends_with(&format!(".{field}")) || path == field {
+                path.to_string()
+            } else {
+                join_path(path, field)
+            };
             return match nearest(field, &expected) {
                 Some(s) => format!("{full}: unknown key, did you mean \"{s}\"?"),
                 None => format!(
