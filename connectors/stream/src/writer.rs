@@ -1,0 +1,142 @@
+//! `streamwriter`: prints rows (`print: true`) or discards them; commits nothing.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use async_trait::async_trait;
+use ferry_core::dirty::DirtyCollector;
+use ferry_core::params::{self, lenient_opt_bool};
+use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::{Error, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Config {
+    #[serde(default, deserialize_with = "lenient_opt_bool")]
+    print: Option<bool>,
+    #[serde(default)]
+    field_delimiter: Option<String>,
+}
+
+const IGNORED: &[&str] = &["encoding", "recordNumBeforeSleep", "sleepTime"];
+
+/// Builds [`StreamWriter`]s.
+#[derive(Debug, Default)]
+pub struct StreamWriterFactory;
+
+#[async_trait]
+impl WriterFactory for StreamWriterFactory {
+    fn name(&self) -> &'static str {
+        "stream"
+    }
+    fn check(&self, params: &Value, path: &str, warnings: &mut Vec<String>) -> Result<()> {
+        params::parse::<Config>(params, path, IGNORED, warnings).map(|_| ())
+    }
+    async fn build(
+        &self,
+        params: &Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Writer>> {
+        let mut w = Vec::new();
+        let cfg: Config = params::parse(params, path, IGNORED, &mut w)?;
+        for m in w {
+            tracing::warn!("{m}");
+        }
+        let schema = ctx
+            .source_schema
+            .clone()
+            .ok_or_else(|| Error::internal("stream writer needs the source schema"))?;
+        Ok(Arc::new(StreamWriter {
+            schema,
+            print: cfg.print.unwrap_or(false),
+            delimiter: cfg.field_delimiter.unwrap_or_else(|| "\t".into()),
+        }))
+    }
+}
+
+/// The printing / discarding writer.
+#[derive(Debug)]
+pub struct StreamWriter {
+    schema: SchemaRef,
+    print: bool,
+    delimiter: String,
+}
+
+#[async_trait]
+impl Writer for StreamWriter {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+    async fn open(&self, channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        Ok(Box::new(StreamSink {
+            channel,
+            print: self.print,
+            delimiter: self.delimiter.clone(),
+            rows: 0,
+            bytes: 0,
+        }))
+    }
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        Ok(CommitReport {
+            rows: receipts.iter().map(|r| r.rows).sum(),
+            notes: vec![],
+        })
+    }
+    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct StreamSink {
+    channel: usize,
+    print: bool,
+    delimiter: String,
+    rows: u64,
+    bytes: u64,
+}
+
+#[async_trait]
+impl BatchSink for StreamSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        let n = batch.num_rows() as u64;
+        self.rows += n;
+        self.bytes += batch.get_array_memory_size() as u64;
+        if self.print {
+            let opts = FormatOptions::default().with_null("");
+            let fmts = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut out = String::new();
+            for row in 0..batch.num_rows() {
+                for (i, f) in fmts.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(&self.delimiter);
+                    }
+                    out.push_str(&f.value(row).to_string());
+                }
+                out.push('\n');
+            }
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            lock.write_all(out.as_bytes())
+                .map_err(|e| Error::io("writing to stdout", e))?;
+        }
+        Ok(n)
+    }
+    async fn finish(self: Box<Self>) -> Result<Receipt> {
+        Ok(Receipt {
+            channel: self.channel,
+            rows: self.rows,
+            bytes: self.bytes,
+            payload: None,
+        })
+    }
+}
