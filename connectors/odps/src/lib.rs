@@ -4,3 +4,11 @@
 
 pub mod wire;
 pub mod server;
+pub mod client;
+pub mod config;
+pub mod split;
+pub mod reader;
+pub mod writer;
+pub use client::{preview, run_sql, table_schema, test_connection};
+pub use reader::OdpsReaderFactory;
+pub use writer::OdpsWriterFactory;

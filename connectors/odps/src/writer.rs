@@ -1,0 +1,676 @@
+//! The `odps` writer: Arrow batches encoded straight into tunnel blocks of one upload
+//! session per job (per partition), committed all at once.
+//!
+//! * `prepare`: `preSql`, create the partition when missing, open the upload session
+//!   (`overwrite=true` when `truncate` is set).
+//! * each channel's sink writes blocks with ids `channel + channels * k`, cut at
+//!   `blockSizeInMB`, streamed as they are encoded.
+//! * `commit`: compare the server's block list with every sink's receipt, then commit
+//!   once. Nothing is visible before; with `truncate`, the old rows disappear at that
+//!   same commit. `abort` commits nothing: the table is left as it was and the session
+//!   expires on the server.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::{DataType, Decimal128Type, DecimalType, Schema, SchemaRef};
+use async_trait::async_trait;
+use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
+use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::{Error, Result};
+
+use crate::client::tunnel::{BlockUpload, UploadSession};
+use crate::client::{OdpsClient, TableMeta};
+use crate::config::{compression, max_retry, OverLengthRule, WriterParams};
+use crate::split::PartitionSpec;
+use crate::wire::arrow_frame::{ArrowTunnelEncoder, DEFAULT_CHUNK_SIZE};
+use crate::wire::compress::Compression;
+use crate::wire::record::RecordEncoder;
+use crate::wire::types::{arrow_type, OdpsType};
+
+/// Builds the `odps` writer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OdpsWriterFactory;
+
+#[async_trait]
+impl WriterFactory for OdpsWriterFactory {
+    fn name(&self) -> &'static str {
+        "odps"
+    }
+
+    fn check(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        WriterParams::parse(params, path, warnings).map(|_| ())
+    }
+
+    async fn build(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Writer>> {
+        let mut warnings = Vec::new();
+        let p = WriterParams::parse(params, path, &mut warnings)?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let conn = p.conn().resolve(path, ctx)?;
+        let client = Arc::new(OdpsClient::new(conn, max_retry(path, p.max_retry_time)?)?);
+        let meta = client.get_table(&p.table).await?;
+        Ok(Arc::new(OdpsWriter::new(
+            p,
+            path,
+            client,
+            meta,
+            ctx.channels,
+        )?))
+    }
+}
+
+/// A configured `odps` writer.
+pub struct OdpsWriter {
+    client: Arc<OdpsClient>,
+    meta: TableMeta,
+    table: String,
+    partition: Option<PartitionSpec>,
+    /// For each job column: its index among the table's normal columns.
+    targets: Vec<usize>,
+    schema: SchemaRef,
+    truncate: bool,
+    empty_as_null: bool,
+    over_length: OverLengthRule,
+    max_field_length: usize,
+    block_size: usize,
+    arrow: bool,
+    compression: Option<Compression>,
+    channels: usize,
+    pre_sql: Vec<String>,
+    post_sql: Vec<String>,
+    session: Mutex<Option<Arc<UploadSession>>>,
+}
+
+impl std::fmt::Debug for OdpsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OdpsWriter")
+            .field("table", &self.table)
+            .field("partition", &self.partition)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether ferry can encode values of this type.
+fn writable(t: &OdpsType) -> bool {
+    match t {
+        OdpsType::IntervalDayTime => false,
+        OdpsType::Array(e) => writable(e),
+        OdpsType::Map(k, v) => writable(k) && writable(v),
+        OdpsType::Struct(fs) => fs.iter().all(|(_, t)| writable(t)),
+        _ => true,
+    }
+}
+
+impl OdpsWriter {
+    fn new(
+        p: WriterParams,
+        path: &str,
+        client: Arc<OdpsClient>,
+        meta: TableMeta,
+        channels: usize,
+    ) -> Result<OdpsWriter> {
+        let table = p.table.trim().to_string();
+        if meta.table_type.eq_ignore_ascii_case("VIRTUAL_VIEW") {
+            return Err(Error::schema(format!(
+                "{path}.table: {table} is a view; write to a table"
+            )));
+        }
+        let keys = meta.key_names();
+        let partition = match p.partition.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => {
+                if !meta.is_partitioned() {
+                    return Err(Error::config(format!(
+                        "{path}.partition: table {table} is not partitioned; remove \"partition\""
+                    )));
+                }
+                let spec = PartitionSpec::parse(text, &keys)
+                    .map_err(|e| e.context(format!("{path}.partition")))?;
+                if spec.0.iter().any(|(_, v)| v.contains('*') || v.is_empty()) {
+                    return Err(Error::config(format!(
+                        "{path}.partition: \"{text}\" must name one partition (no * and no empty value)"
+                    )));
+                }
+                spec.check_keys(&keys, &table)
+                    .map_err(|e| e.context(format!("{path}.partition")))?;
+                Some(spec)
+            }
+            None if meta.is_partitioned() => {
+                return Err(Error::config(format!(
+                    "{path}.partition: table {table} is partitioned by ({}); name the partition to write, e.g. \"{}\"",
+                    keys.join(", "),
+                    keys.iter().map(|k| format!("{k}=...")).collect::<Vec<_>>().join(",")
+                )))
+            }
+            None => None,
+        };
+        let all = p.column.is_empty() || (p.column.len() == 1 && p.column[0].trim() == "*");
+        let mut targets = Vec::new();
+        if all {
+            targets = (0..meta.columns.len()).collect();
+        } else {
+            for (i, name) in p.column.iter().enumerate() {
+                let idx = meta.column_index(name).ok_or_else(|| {
+                    let hint = if meta.key_index(name).is_some() {
+                        " (it is a partition column: set it through \"partition\")".to_string()
+                    } else {
+                        String::new()
+                    };
+                    Error::schema(format!(
+                        "{path}.column[{i}]: table {table} has no column \"{name}\"{hint}; its columns are: {}",
+                        meta.column_list()
+                    ))
+                })?;
+                if targets.contains(&idx) {
+                    return Err(Error::config(format!(
+                        "{path}.column[{i}]: column \"{name}\" is listed twice"
+                    )));
+                }
+                targets.push(idx);
+            }
+        }
+        for &i in &targets {
+            let c = &meta.columns[i];
+            if !writable(&c.ty) {
+                return Err(Error::schema(format!(
+                    "table {table}, column {}: ferry cannot write ODPS type {}",
+                    c.name, c.ty
+                )));
+            }
+        }
+        let fields: Vec<_> = targets
+            .iter()
+            .map(|&i| meta.columns[i].arrow_field())
+            .collect();
+        let over_length = p.over_length_rule(path)?;
+        let max_field_length = p
+            .max_field_length
+            .map(|v| v as usize)
+            .unwrap_or(crate::wire::record::MAX_FIELD_SIZE);
+        let arrow = p.arrow.unwrap_or(false);
+        let mut comp = compression(path, p.compress.as_deref(), p.is_compress)?;
+        if arrow && comp == Some(Compression::Lz4Frame) {
+            comp = Some(Compression::OdpsLz4Frame);
+        }
+        Ok(OdpsWriter {
+            client,
+            table,
+            partition,
+            targets,
+            schema: Arc::new(Schema::new(fields)),
+            truncate: p.truncate.unwrap_or(false),
+            empty_as_null: p.empty_as_null.unwrap_or(false),
+            over_length,
+            max_field_length,
+            block_size: p.block_size(path)?,
+            arrow,
+            compression: comp,
+            channels: channels.max(1),
+            pre_sql: p.pre_sql,
+            post_sql: p.post_sql,
+            session: Mutex::new(None),
+            meta,
+        })
+    }
+
+    fn session(&self) -> Result<Arc<UploadSession>> {
+        self.session
+            .lock()
+            .map_err(|_| Error::internal("writer session lock poisoned"))?
+            .clone()
+            .ok_or_else(|| Error::internal("odps writer: open() before prepare()"))
+    }
+
+    fn target(&self) -> String {
+        match &self.partition {
+            Some(p) => format!("{}.{} partition {p}", self.client.project(), self.table),
+            None => format!("{}.{}", self.client.project(), self.table),
+        }
+    }
+}
+
+/// What a sink hands to the commit.
+#[derive(Debug, Clone)]
+pub struct BlockReceipt {
+    /// Upload session id.
+    pub upload_id: String,
+    /// Block ids written.
+    pub blocks: Vec<u64>,
+}
+
+#[async_trait]
+impl Writer for OdpsWriter {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn empty_as_null(&self) -> bool {
+        self.empty_as_null
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        for sql in &self.pre_sql {
+            if !sql.trim().is_empty() {
+                self.client
+                    .run_sql(sql)
+                    .await
+                    .map_err(|e| e.context("preSql"))?;
+            }
+        }
+        if let Some(p) = &self.partition {
+            if self.client.ensure_partition(&self.table, p).await? {
+                tracing::info!("created partition {p} of {}", self.table);
+            }
+        }
+        let s = self
+            .client
+            .create_upload(&self.table, self.partition.clone(), self.truncate)
+            .await?;
+        *self
+            .session
+            .lock()
+            .map_err(|_| Error::internal("writer session lock poisoned"))? = Some(Arc::new(s));
+        Ok(())
+    }
+
+    async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        let session = self.session()?;
+        let table_cols = self.meta.codec_columns();
+        Ok(Box::new(OdpsSink {
+            client: self.client.clone(),
+            session,
+            channel,
+            channels: self.channels,
+            next_k: 0,
+            targets: self.targets.clone(),
+            job_types: self
+                .targets
+                .iter()
+                .map(|&i| self.meta.columns[i].ty.clone())
+                .collect(),
+            job_names: self
+                .targets
+                .iter()
+                .map(|&i| self.meta.columns[i].name.clone())
+                .collect(),
+            table_cols,
+            table_schema: Arc::new(Schema::new(
+                self.meta
+                    .columns
+                    .iter()
+                    .map(|c| c.arrow_field())
+                    .collect::<Vec<_>>(),
+            )),
+            block_size: self.block_size,
+            arrow: self.arrow,
+            compression: self.compression,
+            over_length: self.over_length,
+            max_field_length: self.max_field_length,
+            dirty,
+            current: None,
+            blocks: Vec::new(),
+            rows: 0,
+            accepted: 0,
+            bytes: 0,
+            target: self.target(),
+        }))
+    }
+
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        let session = self.session()?;
+        let mut expected = BTreeSet::new();
+        let mut rows = 0;
+        for r in &receipts {
+            rows += r.rows;
+            let Some(b) = r
+                .payload
+                .as_ref()
+                .and_then(|p| p.downcast_ref::<BlockReceipt>())
+            else {
+                return Err(Error::internal(format!(
+                    "odps writer: receipt of channel {} carries no block list",
+                    r.channel
+                )));
+            };
+            if b.upload_id != session.id {
+                return Err(Error::internal(format!(
+                    "odps writer: channel {} wrote to another upload session",
+                    r.channel
+                )));
+            }
+            for id in &b.blocks {
+                if !expected.insert(*id) {
+                    return Err(Error::internal(format!(
+                        "odps writer: block {id} written twice"
+                    )));
+                }
+            }
+        }
+        self.client.commit_upload(&session, &expected).await?;
+        let mut notes = vec![format!(
+            "committed {} block(s), {rows} row(s) to {}{}",
+            expected.len(),
+            self.target(),
+            if self.truncate {
+                " (replacing its previous rows)"
+            } else {
+                ""
+            }
+        )];
+        for sql in &self.post_sql {
+            if !sql.trim().is_empty() {
+                self.client
+                    .run_sql(sql)
+                    .await
+                    .map_err(|e| e.context("postSql"))?;
+                notes.push("ran postSql".to_string());
+            }
+        }
+        Ok(CommitReport { rows, notes })
+    }
+
+    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+        if let Ok(s) = self.session() {
+            tracing::info!(
+                "odps writer: upload session {} to {} not committed; the table is unchanged",
+                s.id,
+                self.target()
+            );
+        }
+        Ok(())
+    }
+}
+
+enum BlockEncoder {
+    Record(RecordEncoder),
+    Arrow(Box<ArrowTunnelEncoder>),
+}
+
+struct OpenBlock {
+    upload: BlockUpload,
+    encoder: BlockEncoder,
+}
+
+/// One channel's sink.
+pub struct OdpsSink {
+    client: Arc<OdpsClient>,
+    session: Arc<UploadSession>,
+    channel: usize,
+    channels: usize,
+    next_k: u64,
+    targets: Vec<usize>,
+    job_types: Vec<OdpsType>,
+    job_names: Vec<String>,
+    table_cols: Vec<(String, OdpsType)>,
+    table_schema: SchemaRef,
+    block_size: usize,
+    arrow: bool,
+    compression: Option<Compression>,
+    over_length: OverLengthRule,
+    max_field_length: usize,
+    dirty: DirtyCollector,
+    current: Option<OpenBlock>,
+    blocks: Vec<u64>,
+    rows: u64,
+    accepted: u64,
+    bytes: u64,
+    target: String,
+}
+
+impl OdpsSink {
+    /// Apply the field limit and decimal precision to a batch: returns the batch with
+    /// over-long values handled per `overLengthRule`, without the rows that became dirty.
+    fn check_values(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let mut keep: Option<Vec<bool>> = None;
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut dirty = Vec::new();
+        let limit = self.session.max_field_size;
+        for (ci, col) in batch.columns().iter().enumerate() {
+            let name = &self.job_names[ci];
+            match col.data_type() {
+                DataType::Utf8 | DataType::Binary => {
+                    let lens: Vec<Option<usize>> = match col.data_type() {
+                        DataType::Utf8 => col
+                            .as_string::<i32>()
+                            .iter()
+                            .map(|v| v.map(str::len))
+                            .collect(),
+                        _ => col
+                            .as_binary::<i32>()
+                            .iter()
+                            .map(|v| v.map(<[u8]>::len))
+                            .collect(),
+                    };
+                    let over: Vec<usize> = lens
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, l)| l.is_some_and(|l| l > limit))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if over.is_empty() {
+                        continue;
+                    }
+                    match self.over_length {
+                        OverLengthRule::KeepOn => {
+                            let k = keep.get_or_insert_with(|| vec![true; n]);
+                            for &r in &over {
+                                k[r] = false;
+                                dirty.push(
+                                    DirtyRecord::new(
+                                        Stage::Writer,
+                                        format!(
+                                            "value of {} bytes exceeds the tunnel's field limit of {limit} bytes (overLengthRule keepOn)",
+                                            lens[r].unwrap_or(0)
+                                        ),
+                                    )
+                                    .column(name.clone())
+                                    .row(self.rows + r as u64),
+                                );
+                            }
+                        }
+                        OverLengthRule::SetNull => {
+                            let mask: BooleanArray =
+                                (0..n).map(|i| Some(over.contains(&i))).collect();
+                            cols[ci] = arrow::compute::nullif(col, &mask)?;
+                        }
+                        OverLengthRule::Truncate => {
+                            let cut = self.max_field_length.min(limit);
+                            cols[ci] = match col.data_type() {
+                                DataType::Utf8 => Arc::new(
+                                    col.as_string::<i32>()
+                                        .iter()
+                                        .map(|v| v.map(|s| truncate_str(s, cut)))
+                                        .collect::<arrow::array::StringArray>(),
+                                ),
+                                _ => Arc::new(
+                                    col.as_binary::<i32>()
+                                        .iter()
+                                        .map(|v| v.map(|b| &b[..b.len().min(cut)]))
+                                        .collect::<arrow::array::BinaryArray>(),
+                                ),
+                            };
+                        }
+                    }
+                }
+                DataType::Decimal128(p, _) => {
+                    let a = col.as_primitive::<Decimal128Type>();
+                    for r in 0..n {
+                        if a.is_valid(r)
+                            && !Decimal128Type::is_valid_decimal_precision(a.value(r), *p)
+                        {
+                            let k = keep.get_or_insert_with(|| vec![true; n]);
+                            if k[r] {
+                                k[r] = false;
+                                dirty.push(
+                                    DirtyRecord::new(
+                                        Stage::Writer,
+                                        format!(
+                                            "decimal value does not fit {}",
+                                            self.job_types[ci]
+                                        ),
+                                    )
+                                    .column(name.clone())
+                                    .value(a.value_as_string(r))
+                                    .row(self.rows + r as u64),
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let batch = RecordBatch::try_new(batch.schema(), cols)?;
+        if !dirty.is_empty() {
+            let split = format!("writer channel {} to {}", self.channel, self.target);
+            self.dirty
+                .push_all(dirty.into_iter().map(|d| d.split(split.clone())))?;
+        }
+        match keep {
+            Some(k) => Ok(arrow::compute::filter_record_batch(
+                &batch,
+                &BooleanArray::from(k),
+            )?),
+            None => Ok(batch),
+        }
+    }
+
+    /// Place the job columns into the table's column order, NULL elsewhere.
+    fn to_table_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let mut cols: Vec<ArrayRef> = self
+            .table_cols
+            .iter()
+            .map(|(_, t)| new_null_array(&arrow_type(t), n))
+            .collect();
+        for (ci, &ti) in self.targets.iter().enumerate() {
+            let want = arrow_type(&self.table_cols[ti].1);
+            let c = batch.column(ci);
+            cols[ti] = if c.data_type() == &want {
+                c.clone()
+            } else {
+                arrow::compute::cast(c, &want).map_err(|e| {
+                    Error::schema(format!(
+                        "{}: column {}: cannot write Arrow {} as ODPS {}: {e}",
+                        self.target,
+                        self.table_cols[ti].0,
+                        c.data_type(),
+                        self.table_cols[ti].1
+                    ))
+                })?
+            };
+        }
+        Ok(RecordBatch::try_new(self.table_schema.clone(), cols)?)
+    }
+
+    fn open_block(&mut self) -> Result<OpenBlock> {
+        let id = self.channel as u64 + self.channels as u64 * self.next_k;
+        self.next_k += 1;
+        let upload = BlockUpload::start(
+            self.client.clone(),
+            self.session.clone(),
+            id,
+            self.arrow,
+            self.compression,
+        )?;
+        let encoder = if self.arrow {
+            BlockEncoder::Arrow(Box::new(ArrowTunnelEncoder::new(
+                &self.table_schema,
+                DEFAULT_CHUNK_SIZE,
+            )?))
+        } else {
+            BlockEncoder::Record(RecordEncoder::new(self.table_cols.clone()))
+        };
+        Ok(OpenBlock { upload, encoder })
+    }
+
+    async fn close_block(&mut self) -> Result<()> {
+        let Some(mut b) = self.current.take() else {
+            return Ok(());
+        };
+        let mut tail = Vec::new();
+        match &mut b.encoder {
+            BlockEncoder::Record(e) => e.finish(&mut tail),
+            BlockEncoder::Arrow(e) => e.finish(&mut tail),
+        }
+        b.upload.write(tail).await?;
+        let id = b.upload.id();
+        self.bytes += b.upload.finish().await?;
+        self.blocks.push(id);
+        Ok(())
+    }
+}
+
+fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Rows per piece a batch is cut into before encoding, so one encode buffer stays small.
+const PIECE_ROWS: usize = 4096;
+
+#[async_trait]
+impl BatchSink for OdpsSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        let total = batch.num_rows() as u64;
+        let batch = self.check_values(batch)?;
+        let accepted = batch.num_rows() as u64;
+        let mut off = 0;
+        while off < batch.num_rows() {
+            let len = PIECE_ROWS.min(batch.num_rows() - off);
+            let piece = self.to_table_batch(&batch.slice(off, len))?;
+            off += len;
+            if self.current.is_none() {
+                self.current = Some(self.open_block()?);
+            }
+            let Some(b) = self.current.as_mut() else {
+                return Err(Error::internal("odps sink: no open block"));
+            };
+            let mut buf = Vec::new();
+            match &mut b.encoder {
+                BlockEncoder::Record(e) => e.encode_batch(&piece, &mut buf),
+                BlockEncoder::Arrow(e) => e.encode(&piece, &mut buf),
+            }
+            .map_err(|e| e.context(&self.target))?;
+            b.upload.write(buf).await?;
+            if b.upload.raw_bytes() as usize >= self.block_size {
+                self.close_block().await?;
+            }
+        }
+        self.rows += total;
+        self.accepted += accepted;
+        Ok(accepted)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
+        self.close_block().await?;
+        Ok(Receipt {
+            channel: self.channel,
+            rows: self.accepted,
+            bytes: self.bytes,
+            payload: Some(Box::new(BlockReceipt {
+                upload_id: self.session.id.clone(),
+                blocks: std::mem::take(&mut self.blocks),
+            })),
+        })
+    }
+}
