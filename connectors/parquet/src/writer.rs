@@ -1,0 +1,706 @@
+//! The Parquet writer: one `ArrowWriter` per channel and partition folder, files under
+//! hidden temporary names until [`Writer::commit`] renames them into place.
+//!
+//! Layout of what a job writes (`path` = `staged/person`, `fileName` = `part`):
+//!
+//! ```text
+//! staged/person/pt=20261122/.ferry-tmp-<job>-<channel>-<n>.parquet   while running
+//! staged/person/pt=20261122/part-<job>-<channel>-<n>.parquet          after commit
+//! ```
+//!
+//! Temporary names start with `.`, which pyarrow, Spark, DataFusion (via ferry) and
+//! ferry's own reader skip, so a failed or killed job leaves nothing a reader sees.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::UInt32Array;
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use async_trait::async_trait;
+use ferry_core::dirty::DirtyCollector;
+use ferry_core::params::nearest;
+use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::{Error, Result};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use crate::config::{
+    parse_writer, Partitioning, WriteMode, DEFAULT_FILE_PREFIX, DEFAULT_ROW_GROUP_ROWS,
+};
+use crate::error::{io_error, write_error};
+use crate::partition::{escape, NULL_PARTITION};
+use crate::types::check_writable;
+
+/// Files a sink keeps open at once (one per partition folder); the least recently
+/// used is closed beyond this, which bounds memory to about this × row group size.
+pub const MAX_OPEN_FILES_PER_CHANNEL: usize = 16;
+
+/// Builds [`ParquetWriter`]s (plugin name `parquet`, DataX alias `parquetwriter`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ParquetWriterFactory;
+
+#[async_trait]
+impl WriterFactory for ParquetWriterFactory {
+    fn name(&self) -> &'static str {
+        "parquet"
+    }
+
+    fn check(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        parse_writer(params, path, warnings).map(|_| ())
+    }
+
+    async fn build(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Writer>> {
+        let mut warnings = Vec::new();
+        let p = parse_writer(params, path, &mut warnings)?;
+        let source = ctx.source_schema.clone().ok_or_else(|| {
+            Error::internal(format!(
+                "{path}: the parquet writer needs the reader's schema in BuildContext"
+            ))
+        })?;
+        // Output names: `column`, or the source's names.
+        let names: Vec<String> =
+            if p.column.is_empty() || (p.column.len() == 1 && p.column[0].name() == "*") {
+                source.fields().iter().map(|f| f.name().clone()).collect()
+            } else {
+                if p.column.len() != source.fields().len() {
+                    return Err(Error::config(format!(
+                        "{path}.column: names {} columns but the reader gives {}",
+                        p.column.len(),
+                        source.fields().len()
+                    )));
+                }
+                p.column
+                    .iter()
+                    .map(|c| c.name().trim().to_string())
+                    .collect()
+            };
+        for (i, n) in names.iter().enumerate() {
+            if n.is_empty() {
+                return Err(Error::config(format!(
+                    "{path}.column[{i}]: empty column name"
+                )));
+            }
+            if names[..i].contains(n) {
+                return Err(Error::config(format!(
+                    "{path}.column[{i}]: column \"{n}\" appears twice"
+                )));
+            }
+        }
+        let fields: Vec<_> = source
+            .fields()
+            .iter()
+            .zip(&names)
+            .map(|(f, n)| Arc::new(f.as_ref().clone().with_name(n.clone())))
+            .collect();
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+
+        let partitioning = match &p.partition_by {
+            Some(pb) => pb.resolve(&format!("{path}.partitionBy"))?,
+            None => Partitioning::None,
+        };
+        let mut part_cols = Vec::new();
+        if let Partitioning::Columns(cols) = &partitioning {
+            for (i, c) in cols.iter().enumerate() {
+                match names.iter().position(|n| n == c) {
+                    Some(ix) => part_cols.push(ix),
+                    None => {
+                        let cands: Vec<&str> = names.iter().map(String::as_str).collect();
+                        let hint = nearest(c, &cands)
+                            .map(|s| format!(", did you mean \"{s}\"?"))
+                            .unwrap_or_default();
+                        return Err(Error::config(format!(
+                            "{path}.partitionBy[{i}]: \"{c}\" is not an output column{hint}"
+                        )));
+                    }
+                }
+            }
+        }
+        let file_cols: Vec<usize> = (0..names.len())
+            .filter(|i| !part_cols.contains(i))
+            .collect();
+        if file_cols.is_empty() {
+            return Err(Error::config(format!(
+                "{path}.partitionBy: every column is a partition column; at least one must stay in the files"
+            )));
+        }
+        let file_schema: SchemaRef = Arc::new(schema.project(&file_cols)?);
+        check_writable(&file_schema, path)?;
+
+        let base = PathBuf::from(&p.path);
+        let root = match &partitioning {
+            Partitioning::Fixed(spec) => base.join(spec.dir()),
+            _ => base.clone(),
+        };
+        let rows_per_group = p
+            .row_group_size
+            .map(|r| r as usize)
+            .unwrap_or(DEFAULT_ROW_GROUP_ROWS);
+        let props = WriterProperties::builder()
+            .set_compression(p.compression.codec())
+            .set_max_row_group_row_count(Some(rows_per_group.max(1)))
+            .set_created_by(format!("ferry {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let job_id = format!(
+            "{:x}{:04x}",
+            nanos % (1u128 << 64),
+            std::process::id() & 0xffff
+        );
+        let cfg = WriterConfig {
+            json_path: path.to_string(),
+            root,
+            prefix: p
+                .file_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_FILE_PREFIX.to_string()),
+            mode: p.write_mode,
+            recursive_truncate: matches!(partitioning, Partitioning::Columns(_)),
+            props,
+            schema,
+            file_schema,
+            part_cols,
+            file_cols,
+            max_bytes: p.max_file_size_mb.map(|m| m.saturating_mul(1 << 20)),
+            max_rows: p.max_rows_per_file,
+            job_id,
+        };
+        Ok(Arc::new(ParquetWriter {
+            cfg: Arc::new(cfg),
+            temps: Arc::new(Mutex::new(Vec::new())),
+            created_dirs: Arc::new(Mutex::new(Vec::new())),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct WriterConfig {
+    json_path: String,
+    /// `path`, plus the fixed partition folder if any.
+    root: PathBuf,
+    prefix: String,
+    mode: WriteMode,
+    recursive_truncate: bool,
+    props: WriterProperties,
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    part_cols: Vec<usize>,
+    file_cols: Vec<usize>,
+    max_bytes: Option<u64>,
+    max_rows: Option<u64>,
+    job_id: String,
+}
+
+/// A configured Parquet target.
+#[derive(Debug)]
+pub struct ParquetWriter {
+    cfg: Arc<WriterConfig>,
+    /// Every temporary file any sink created (for abort, even without a receipt).
+    temps: Arc<Mutex<Vec<PathBuf>>>,
+    /// Folders this job created, outermost first.
+    created_dirs: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+/// One file a sink finished, waiting for commit.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    /// The hidden temporary file.
+    pub temp: PathBuf,
+    /// Where commit renames it to.
+    pub target: PathBuf,
+    /// Rows in it.
+    pub rows: u64,
+    /// Its size.
+    pub bytes: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn visible_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("listing", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| io_error("listing", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let p = entry.path();
+        let ft = entry.file_type().map_err(|e| io_error("reading", &p, e))?;
+        if ft.is_dir() {
+            if recursive {
+                visible_files(&p, true, out)?;
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Remove `dir` and its empty parents up to (not including) `stop`, while empty.
+fn remove_empty_dirs(dirs: &[PathBuf]) {
+    for d in dirs.iter().rev() {
+        // Fails (and is left alone) when not empty.
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+impl ParquetWriter {
+    /// The folder this job writes into (`path` plus a fixed partition).
+    pub fn root(&self) -> &Path {
+        &self.cfg.root
+    }
+
+    fn commit_blocking(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        let cfg = &self.cfg;
+        let mut files = Vec::new();
+        let mut rows = 0;
+        for r in receipts {
+            rows += r.rows;
+            if let Some(p) = r.payload {
+                match p.downcast::<Vec<WrittenFile>>() {
+                    Ok(list) => files.extend(*list),
+                    Err(_) => {
+                        return Err(Error::internal("parquet writer: foreign receipt payload"))
+                    }
+                }
+            }
+        }
+        let mut old = Vec::new();
+        if cfg.mode == WriteMode::Truncate {
+            let mut all = Vec::new();
+            visible_files(&cfg.root, cfg.recursive_truncate, &mut all)?;
+            old = all
+                .into_iter()
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&cfg.prefix))
+                })
+                .collect();
+        }
+        for (renamed, f) in files.iter().enumerate() {
+            if let Err(e) = std::fs::rename(&f.temp, &f.target) {
+                return Err(Error::io(
+                    format!(
+                        "parquet writer: committing {} → {} ({renamed} of {} files were already in place{})",
+                        f.temp.display(),
+                        f.target.display(),
+                        files.len(),
+                        if old.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} old files not yet removed", old.len())
+                        }
+                    ),
+                    e,
+                ));
+            }
+        }
+        for p in &old {
+            if let Err(e) = std::fs::remove_file(p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(io_error("truncate: removing old file", p, e));
+                }
+            }
+        }
+        if cfg.recursive_truncate && !old.is_empty() {
+            let mut parents: Vec<PathBuf> = old
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .collect();
+            parents.sort();
+            parents.dedup();
+            for p in parents {
+                let mut d = p.as_path();
+                while d != cfg.root && d.starts_with(&cfg.root) && std::fs::remove_dir(d).is_ok() {
+                    match d.parent() {
+                        Some(up) => d = up,
+                        None => break,
+                    }
+                }
+            }
+        }
+        // Temporary files of sinks that never finished.
+        let committed: Vec<&PathBuf> = files.iter().map(|f| &f.temp).collect();
+        for t in lock(&self.temps).iter() {
+            if !committed.contains(&t) {
+                let _ = std::fs::remove_file(t);
+            }
+        }
+        remove_empty_dirs(&lock(&self.created_dirs));
+        let mut notes = vec![format!(
+            "wrote {} Parquet files ({rows} rows) under {}",
+            files.len(),
+            cfg.root.display()
+        )];
+        if !old.is_empty() {
+            notes.push(format!("truncate: removed {} earlier files", old.len()));
+        }
+        Ok(CommitReport { rows, notes })
+    }
+
+    fn abort_blocking(&self) -> Result<()> {
+        let mut first_err = None;
+        for t in lock(&self.temps).iter() {
+            if let Err(e) = std::fs::remove_file(t) {
+                if e.kind() != std::io::ErrorKind::NotFound && first_err.is_none() {
+                    first_err = Some(io_error("abort: removing temporary file", t, e));
+                }
+            }
+        }
+        remove_empty_dirs(&lock(&self.created_dirs));
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[async_trait]
+impl Writer for ParquetWriter {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.schema)
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        let cfg = Arc::clone(&self.cfg);
+        tokio::task::spawn_blocking(move || {
+            if cfg.root.is_file() {
+                return Err(Error::config(format!(
+                    "{}.path: {} is a file; the parquet writer needs a folder",
+                    cfg.json_path,
+                    cfg.root.display()
+                )));
+            }
+            if cfg.mode == WriteMode::NonConflict {
+                let mut existing = Vec::new();
+                visible_files(&cfg.root, true, &mut existing)?;
+                if let Some(first) = existing.first() {
+                    return Err(Error::config(format!(
+                        "{}.writeMode: nonConflict, but {} already holds {} files (e.g. {}); \
+                         use writeMode \"truncate\" to replace them or \"append\" to add",
+                        cfg.json_path,
+                        cfg.root.display(),
+                        existing.len(),
+                        first.display()
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("parquet writer prepare: {e}")))?
+    }
+
+    async fn open(&self, channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        Ok(Box::new(ParquetSink {
+            state: Some(Box::new(SinkState {
+                cfg: Arc::clone(&self.cfg),
+                channel,
+                open: HashMap::new(),
+                done: Vec::new(),
+                next_file: 0,
+                tick: 0,
+                rows: 0,
+                temps: Arc::clone(&self.temps),
+                created_dirs: Arc::clone(&self.created_dirs),
+            })),
+        }))
+    }
+
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        let me = ParquetWriter {
+            cfg: Arc::clone(&self.cfg),
+            temps: Arc::clone(&self.temps),
+            created_dirs: Arc::clone(&self.created_dirs),
+        };
+        tokio::task::spawn_blocking(move || me.commit_blocking(receipts))
+            .await
+            .map_err(|e| Error::internal(format!("parquet writer commit: {e}")))?
+    }
+
+    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+        let me = ParquetWriter {
+            cfg: Arc::clone(&self.cfg),
+            temps: Arc::clone(&self.temps),
+            created_dirs: Arc::clone(&self.created_dirs),
+        };
+        tokio::task::spawn_blocking(move || me.abort_blocking())
+            .await
+            .map_err(|e| Error::internal(format!("parquet writer abort: {e}")))?
+    }
+}
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    temp: PathBuf,
+    target: PathBuf,
+    rows: u64,
+    last_used: u64,
+}
+
+struct SinkState {
+    cfg: Arc<WriterConfig>,
+    channel: usize,
+    /// Open files by partition folder (relative to root; "" = root).
+    open: HashMap<String, OpenFile>,
+    done: Vec<WrittenFile>,
+    next_file: usize,
+    tick: u64,
+    rows: u64,
+    temps: Arc<Mutex<Vec<PathBuf>>>,
+    created_dirs: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl SinkState {
+    fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(0);
+        }
+        let file_batch = batch.project(&self.cfg.file_cols)?;
+        let file_batch = RecordBatch::try_new(
+            Arc::clone(&self.cfg.file_schema),
+            file_batch.columns().to_vec(),
+        )?;
+        if self.cfg.part_cols.is_empty() {
+            self.write_to(String::new(), file_batch)?;
+        } else {
+            for (dir, indices) in self.group_rows(&batch)? {
+                let part = if indices.len() == n {
+                    file_batch.clone()
+                } else {
+                    take_record_batch(&file_batch, &UInt32Array::from(indices))?
+                };
+                self.write_to(dir, part)?;
+            }
+        }
+        self.rows += n as u64;
+        Ok(n as u64)
+    }
+
+    /// Rows of `batch` grouped by their partition folder, in first-seen order.
+    fn group_rows(&self, batch: &RecordBatch) -> Result<Vec<(String, Vec<u32>)>> {
+        let opts = FormatOptions::default();
+        let mut formatters = Vec::new();
+        for &c in &self.cfg.part_cols {
+            let arr = batch.column(c);
+            formatters.push((
+                self.cfg.schema.field(c).name().clone(),
+                arr.as_ref(),
+                ArrayFormatter::try_new(arr.as_ref(), &opts)?,
+            ));
+        }
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut key = String::new();
+        for row in 0..batch.num_rows() {
+            key.clear();
+            for (i, (name, arr, fmt)) in formatters.iter().enumerate() {
+                if i > 0 {
+                    key.push('/');
+                }
+                key.push_str(&escape(name));
+                key.push('=');
+                if arr.is_null(row) {
+                    key.push_str(NULL_PARTITION);
+                } else {
+                    let v = fmt.value(row).to_string();
+                    if v.is_empty() {
+                        key.push_str(NULL_PARTITION);
+                    } else {
+                        key.push_str(&escape(&v));
+                    }
+                }
+            }
+            match index.get(&key) {
+                Some(&g) => groups[g].1.push(row as u32),
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key.clone(), vec![row as u32]));
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    fn write_to(&mut self, dir: String, batch: RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        let total = batch.num_rows();
+        while offset < total {
+            if !self.open.contains_key(&dir) {
+                self.open_file(&dir)?;
+            }
+            self.tick += 1;
+            let tick = self.tick;
+            let max_rows = self.cfg.max_rows;
+            let max_bytes = self.cfg.max_bytes;
+            let f = self
+                .open
+                .get_mut(&dir)
+                .ok_or_else(|| Error::internal("parquet writer: file vanished"))?;
+            f.last_used = tick;
+            let room = max_rows
+                .map_or(usize::MAX, |m| m.saturating_sub(f.rows) as usize)
+                .max(1);
+            let take = room.min(total - offset);
+            let slice = batch.slice(offset, take);
+            f.writer
+                .write(&slice)
+                .map_err(|e| write_error(&f.target, e))?;
+            f.rows += take as u64;
+            offset += take;
+            let full_rows = max_rows.is_some_and(|m| f.rows >= m);
+            let full_bytes = max_bytes.is_some_and(|m| {
+                (f.writer.bytes_written() + f.writer.in_progress_size()) as u64 >= m
+            });
+            if full_rows || full_bytes {
+                self.close_file(&dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_file(&mut self, dir: &str) -> Result<()> {
+        if self.open.len() >= MAX_OPEN_FILES_PER_CHANNEL {
+            if let Some(lru) = self
+                .open
+                .iter()
+                .min_by_key(|(_, f)| f.last_used)
+                .map(|(k, _)| k.clone())
+            {
+                self.close_file(&lru)?;
+            }
+        }
+        let folder = if dir.is_empty() {
+            self.cfg.root.clone()
+        } else {
+            self.cfg.root.join(dir)
+        };
+        if !folder.is_dir() {
+            let mut missing = Vec::new();
+            let mut d = folder.as_path();
+            while !d.exists() {
+                missing.push(d.to_path_buf());
+                match d.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => d = p,
+                    _ => break,
+                }
+            }
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| io_error("creating folder", &folder, e))?;
+            missing.reverse();
+            lock(&self.created_dirs).extend(missing);
+        }
+        let n = self.next_file;
+        self.next_file += 1;
+        let (job, ch) = (&self.cfg.job_id, self.channel);
+        let temp = folder.join(format!(".ferry-tmp-{job}-{ch}-{n}.parquet"));
+        let target = folder.join(format!("{}-{job}-{ch:03}-{n:05}.parquet", self.cfg.prefix));
+        let file = File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
+        lock(&self.temps).push(temp.clone());
+        let writer = ArrowWriter::try_new(
+            file,
+            Arc::clone(&self.cfg.file_schema),
+            Some(self.cfg.props.clone()),
+        )
+        .map_err(|e| write_error(&temp, e))?;
+        self.open.insert(
+            dir.to_string(),
+            OpenFile {
+                writer,
+                temp,
+                target,
+                rows: 0,
+                last_used: self.tick,
+            },
+        );
+        Ok(())
+    }
+
+    fn close_file(&mut self, dir: &str) -> Result<()> {
+        let Some(f) = self.open.remove(dir) else {
+            return Ok(());
+        };
+        f.writer.close().map_err(|e| write_error(&f.target, e))?;
+        let bytes = std::fs::metadata(&f.temp)
+            .map_err(|e| io_error("reading", &f.temp, e))?
+            .len();
+        self.done.push(WrittenFile {
+            temp: f.temp,
+            target: f.target,
+            rows: f.rows,
+            bytes,
+        });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Receipt> {
+        let mut dirs: Vec<String> = self.open.keys().cloned().collect();
+        dirs.sort();
+        for d in dirs {
+            self.close_file(&d)?;
+        }
+        let bytes = self.done.iter().map(|f| f.bytes).sum();
+        Ok(Receipt {
+            channel: self.channel,
+            rows: self.rows,
+            bytes,
+            payload: Some(Box::new(self.done)),
+        })
+    }
+}
+
+/// One channel's sink; the work runs on tokio's blocking pool.
+pub struct ParquetSink {
+    state: Option<Box<SinkState>>,
+}
+
+#[async_trait]
+impl BatchSink for ParquetSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        let mut state = self
+            .state
+            .take()
+            .ok_or_else(|| Error::internal("parquet writer: sink used after a failed write"))?;
+        let (state, res) = tokio::task::spawn_blocking(move || {
+            let r = state.write(batch);
+            (state, r)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("parquet writer: {e}")))?;
+        self.state = Some(state);
+        res
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
+        let state = self
+            .state
+            .take()
+            .ok_or_else(|| Error::internal("parquet writer: sink used after a failed write"))?;
+        tokio::task::spawn_blocking(move || state.finish())
+            .await
+            .map_err(|e| Error::internal(format!("parquet writer: {e}")))?
+    }
+}
