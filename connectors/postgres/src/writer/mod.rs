@@ -1,1 +1,806 @@
-//! PostgreSQL writer: binary COPY FROM.
+//! PostgreSQL writer: Arrow batches encoded straight into binary
+//! `COPY t (cols) FROM STDIN (FORMAT binary)`, one connection per channel, committed
+//! all-or-nothing by default. `docs/postgresql.md` (`## Writer`) is the user-facing
+//! description of the plans below; keep the two in step.
+//!
+//! Three commit plans, chosen once at build time:
+//!
+//! * **two-phase** (atomic, `insert` mode, no `preSql` / `truncate`, and the server
+//!   allows prepared transactions): each channel COPYs into the target inside its own
+//!   transaction; `finish` runs `PREPARE TRANSACTION 'ferry_<tag>_<channel>'`;
+//!   [`Writer::commit`] runs `COMMIT PREPARED` for every channel, then `postSql`;
+//!   [`Writer::abort`] runs `ROLLBACK PREPARED`.
+//! * **staged** (atomic otherwise): each channel COPYs into its own UNLOGGED staging
+//!   table `ferry_stage_<tag>_<channel>` next to the target (committed, invisible to
+//!   readers of the target); [`Writer::commit`] runs one transaction: `preSql`,
+//!   `TRUNCATE`, one `INSERT INTO target SELECT ... FROM staging` per channel (with the
+//!   mode's `ON CONFLICT` clause, rejected rows isolated under savepoints), `postSql`,
+//!   `COMMIT`; then drops the staging tables. [`Writer::abort`] drops them.
+//! * **per-channel** (`atomic: false`): [`Writer::prepare`] runs `preSql` and `TRUNCATE`;
+//!   each channel commits its own transaction at `finish`; [`Writer::commit`] runs
+//!   `postSql`. Abort cannot undo channels that already finished.
+//!
+//! Rejected rows: a COPY chunk that fails on a row (SQLSTATE class 22 or 23) is rolled
+//! back to a savepoint and bisected until the failing rows are isolated; they go to the
+//! dirty collector with the server's message, the rest is loaded.
+
+pub mod config;
+pub mod conflict;
+pub mod copy_encode;
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::SinkExt;
+
+use ferry_core::catalog::Datasource;
+use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
+use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::{Error, Result};
+
+use crate::conn::{pg_error, PgEndpoint};
+use crate::types::{arrow_field, quote_ident, table_columns, PgColumn};
+use config::{ConflictMode, Target, WriterConfig};
+use copy_encode::{CopyEncoder, PgWire, COPY_HEADER, COPY_TRAILER};
+
+/// COPY data is sent to the server in pieces of about this size.
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// Builds [`PostgresWriter`]s (`postgresql`, `postgresqlwriter`).
+pub struct PostgresWriterFactory;
+
+#[async_trait]
+impl WriterFactory for PostgresWriterFactory {
+    fn name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn check(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        let cfg = WriterConfig::parse(params, path, warnings)?;
+        if let Target::Url {
+            url,
+            user,
+            password,
+        } = &cfg.target
+        {
+            PgEndpoint::parse(url, user.as_deref(), password.as_deref())
+                .map_err(|e| e.context(format!("{path}.connection[0].jdbcUrl")))?;
+        }
+        Ok(())
+    }
+
+    async fn build(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn Writer>> {
+        let mut warnings = Vec::new();
+        let cfg = WriterConfig::parse(params, path, &mut warnings)?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        let endpoint = match &cfg.target {
+            Target::Datasource(name) => match ctx.catalog.get(name)? {
+                Datasource::Postgresql(ds) => PgEndpoint::from_datasource(name, ds)?,
+                other => {
+                    return Err(Error::config(format!(
+                        "{path}.datasource: \"{name}\" is a {} datasource, not postgresql",
+                        other.kind()
+                    )))
+                }
+            },
+            Target::Url {
+                url,
+                user,
+                password,
+            } => PgEndpoint::parse(url, user.as_deref(), password.as_deref())?,
+        };
+        Ok(Arc::new(PostgresWriter::connect(endpoint, cfg).await?))
+    }
+}
+
+/// How the job's writes become visible (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitPlan {
+    /// Channel transactions are prepared, then committed together.
+    TwoPhase,
+    /// Channels fill staging tables; one transaction moves them into the target.
+    Staged,
+    /// Each channel commits at finish (`atomic: false`).
+    PerChannel,
+}
+
+struct Shared {
+    endpoint: PgEndpoint,
+    cfg: WriterConfig,
+    /// `schema.table`, quoted.
+    target: String,
+    /// Schema of the target, quoted (staging tables go there).
+    schema_q: String,
+    columns: Vec<String>,
+    pk: Vec<String>,
+    arrow: SchemaRef,
+    encoder: CopyEncoder,
+    plan: CommitPlan,
+    /// Unique per writer: names prepared transactions and staging tables.
+    tag: String,
+    /// Prepared transactions not yet committed or rolled back.
+    prepared: Mutex<Vec<String>>,
+    /// Staging tables created (staged plan).
+    staging: Mutex<Vec<(usize, String, i64)>>,
+    /// The collector handed to `open`, for rows rejected at commit (staged plan).
+    dirty: Mutex<Option<DirtyCollector>>,
+}
+
+/// A configured PostgreSQL target. See the module docs for what is visible when.
+pub struct PostgresWriter {
+    inner: Arc<Shared>,
+}
+
+impl PostgresWriter {
+    /// Connect, describe the table and choose the commit plan.
+    pub async fn connect(endpoint: PgEndpoint, cfg: WriterConfig) -> Result<PostgresWriter> {
+        let ctx = format!("writer postgresql {}", endpoint.display());
+        let client = endpoint.connect().await?;
+        let all = table_columns(&client, &cfg.table)
+            .await
+            .map_err(|e| e.context(&ctx))?;
+        let chosen: Vec<PgColumn> = if cfg.column.len() == 1 && cfg.column[0] == "*" {
+            all.clone()
+        } else {
+            let mut v = Vec::with_capacity(cfg.column.len());
+            for name in &cfg.column {
+                v.push(find_column(&all, name, &cfg.table)?.clone());
+            }
+            v
+        };
+        let fields = chosen
+            .iter()
+            .map(arrow_field)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.context(format!("table {}", cfg.table)))?;
+        let wires = chosen
+            .iter()
+            .map(PgWire::for_column)
+            .collect::<Result<Vec<_>>>()?;
+        let columns: Vec<String> = chosen.iter().map(|c| c.name.clone()).collect();
+        let row = client
+            .query_one(
+                "SELECT c.oid, n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::text::regclass",
+                &[&cfg.table],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("{ctx}: table {}", cfg.table), &e))?;
+        let (oid, nsp, rel): (u32, String, String) = (row.get(0), row.get(1), row.get(2));
+        let pk = conflict::primary_key(&client, oid).await?;
+        if cfg.mode == ConflictMode::Update {
+            conflict::check_update_key(&cfg.table, &pk, &columns)?;
+        }
+        let max_prepared: i64 = client
+            .query_one(
+                "SELECT current_setting('max_prepared_transactions')::int8",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error(&ctx, &e))?
+            .get(0);
+        let plan = if !cfg.atomic {
+            CommitPlan::PerChannel
+        } else if cfg.mode == ConflictMode::Insert
+            && cfg.pre_sql.is_empty()
+            && !cfg.truncate
+            && max_prepared > 0
+        {
+            CommitPlan::TwoPhase
+        } else {
+            CommitPlan::Staged
+        };
+        tracing::debug!("writer postgresql {}: commit plan {plan:?}", cfg.table);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let tag = format!(
+            "{:x}{:x}",
+            (nanos as u64) & 0xffff_ffff_ffff,
+            std::process::id()
+        );
+        Ok(PostgresWriter {
+            inner: Arc::new(Shared {
+                target: format!("{}.{}", quote_ident(&nsp), quote_ident(&rel)),
+                schema_q: quote_ident(&nsp),
+                encoder: CopyEncoder::new(columns.clone(), wires),
+                arrow: Arc::new(Schema::new(fields)),
+                columns,
+                pk,
+                plan,
+                tag,
+                endpoint,
+                cfg,
+                prepared: Mutex::new(Vec::new()),
+                staging: Mutex::new(Vec::new()),
+                dirty: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The commit plan chosen for this job.
+    pub fn plan(&self) -> CommitPlan {
+        self.inner.plan
+    }
+
+    fn ctx(&self) -> String {
+        format!(
+            "writer postgresql {} table {}",
+            self.inner.endpoint.display(),
+            self.inner.cfg.table
+        )
+    }
+
+    async fn run_sql(
+        &self,
+        client: &tokio_postgres::Client,
+        what: &str,
+        sqls: &[String],
+    ) -> Result<()> {
+        for sql in sqls {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| pg_error(&format!("{}: {what} \"{sql}\"", self.ctx()), &e))?;
+        }
+        Ok(())
+    }
+
+    async fn drop_staging(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let tables: Vec<String> = lock(&self.inner.staging)?
+            .iter()
+            .map(|(_, t, _)| t.clone())
+            .collect();
+        for t in tables {
+            client
+                .batch_execute(&format!("DROP TABLE IF EXISTS {t}"))
+                .await
+                .map_err(|e| {
+                    pg_error(&format!("{}: dropping staging table {t}", self.ctx()), &e)
+                })?;
+        }
+        lock(&self.inner.staging)?.clear();
+        Ok(())
+    }
+
+    async fn commit_staged(&self, client: &tokio_postgres::Client) -> Result<u64> {
+        let s = &self.inner;
+        let dirty = lock(&s.dirty)?
+            .clone()
+            .unwrap_or_else(DirtyCollector::in_memory);
+        let mut staged = lock(&s.staging)?.clone();
+        staged.sort_by_key(|(ch, _, _)| *ch);
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| pg_error(&self.ctx(), &e))?;
+        let body = async {
+            self.run_sql(client, "preSql", &s.cfg.pre_sql).await?;
+            if s.cfg.truncate {
+                client
+                    .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
+                    .await
+                    .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
+            }
+            let mut rows = 0u64;
+            for (_, staging, next_rn) in &staged {
+                let sql = conflict::merge_sql(s.cfg.mode, &s.target, staging, &s.columns, &s.pk);
+                rows +=
+                    conflict::merge_range(client, &sql, staging, &s.cfg.table, 0, *next_rn, &dirty)
+                        .await?;
+            }
+            self.run_sql(client, "postSql", &s.cfg.post_sql).await?;
+            Ok::<u64, Error>(rows)
+        };
+        match body.await {
+            Ok(rows) => {
+                client
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
+                if let Err(e) = self.drop_staging(client).await {
+                    tracing::warn!("{e}");
+                }
+                Ok(rows)
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| Error::internal("writer state lock poisoned"))
+}
+
+/// Find a job column among the table's (exact name first, then case-insensitive, as an
+/// unquoted identifier would match).
+fn find_column<'a>(all: &'a [PgColumn], name: &str, table: &str) -> Result<&'a PgColumn> {
+    let unquoted = name
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .map(|n| n.replace("\"\"", "\""));
+    if let Some(exact) = &unquoted {
+        if let Some(c) = all.iter().find(|c| &c.name == exact) {
+            return Ok(c);
+        }
+    } else if let Some(c) = all
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| all.iter().find(|c| c.name == name.to_lowercase()))
+        .or_else(|| all.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+    {
+        return Ok(c);
+    }
+    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+    let hint = ferry_core::params::nearest(name, &names)
+        .map(|n| format!(" (did you mean \"{n}\"?)"))
+        .unwrap_or_default();
+    Err(Error::schema(format!(
+        "column \"{name}\" does not exist in table {table}{hint}; its columns are: {}",
+        names.join(", ")
+    )))
+}
+
+/// If `e` is the server rejecting a row (data exception, constraint violation), the
+/// dirty-record reason: `SQLSTATE: message (detail)`.
+pub(crate) fn row_error_reason(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    let code = db.code().code();
+    if !(code.starts_with("22") || code.starts_with("23")) {
+        return None;
+    }
+    let mut r = format!("{code}: {}", db.message());
+    if let Some(d) = db.detail() {
+        r.push_str(&format!(" ({d})"));
+    }
+    Some(r)
+}
+
+#[async_trait]
+impl Writer for PostgresWriter {
+    fn schema(&self) -> SchemaRef {
+        self.inner.arrow.clone()
+    }
+
+    fn empty_as_null(&self) -> bool {
+        self.inner.cfg.empty_as_null
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        let s = &self.inner;
+        if s.plan == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
+            let client = s.endpoint.connect().await?;
+            self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
+            if s.cfg.truncate {
+                client
+                    .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
+                    .await
+                    .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        let s = self.inner.clone();
+        {
+            let mut d = lock(&s.dirty)?;
+            if d.is_none() {
+                *d = Some(dirty.clone());
+            }
+        }
+        let client = s.endpoint.connect().await?;
+        let ctx = format!("{} channel {channel}", self.ctx());
+        let cols = s
+            .columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut staging = None;
+        match s.plan {
+            CommitPlan::Staged => {
+                let name = format!("{}.ferry_stage_{}_{channel}", s.schema_q, s.tag);
+                client
+                    .batch_execute(&format!(
+                        "CREATE UNLOGGED TABLE {name} AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
+                        s.target
+                    ))
+                    .await
+                    .map_err(|e| pg_error(&format!("{ctx}: creating staging table {name}"), &e))?;
+                lock(&s.staging)?.push((channel, name.clone(), 0));
+                staging = Some(name);
+            }
+            CommitPlan::TwoPhase | CommitPlan::PerChannel => {
+                let mut sql = String::from("BEGIN; SET LOCAL lock_timeout = '10s';");
+                if s.cfg.mode != ConflictMode::Insert {
+                    sql.push_str(&format!(
+                        "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA;",
+                        s.target
+                    ));
+                    staging = Some("pg_temp.ferry_stage".to_string());
+                }
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
+            }
+        }
+        let copy_dest = match &staging {
+            Some(t) => format!("COPY {t} ({cols}, ferry_rn) FROM STDIN (FORMAT binary)"),
+            None => format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", s.target),
+        };
+        let merge = match (&staging, s.plan) {
+            (Some(t), CommitPlan::TwoPhase | CommitPlan::PerChannel) => Some(conflict::merge_sql(
+                s.cfg.mode, &s.target, t, &s.columns, &s.pk,
+            )),
+            _ => None,
+        };
+        Ok(Box::new(PgSink {
+            shared: s,
+            client,
+            channel,
+            ctx,
+            dirty,
+            copy_sql: copy_dest,
+            staging,
+            merge,
+            rows_seen: 0,
+            accepted: 0,
+            bytes: 0,
+            buf: BytesMut::with_capacity(FLUSH_BYTES + (FLUSH_BYTES >> 2)),
+        }))
+    }
+
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        let s = &self.inner;
+        let client = s.endpoint.connect().await?;
+        let mut report = CommitReport::default();
+        match s.plan {
+            CommitPlan::TwoPhase => {
+                let gids: Vec<String> = lock(&s.prepared)?.clone();
+                for gid in &gids {
+                    client
+                        .batch_execute(&format!("COMMIT PREPARED '{gid}'"))
+                        .await
+                        .map_err(|e| {
+                            pg_error(&format!("{}: COMMIT PREPARED '{gid}'", self.ctx()), &e)
+                        })?;
+                    lock(&s.prepared)?.retain(|g| g != gid);
+                }
+                report.rows = receipts.iter().map(|r| r.rows).sum();
+                report.notes.push(format!(
+                    "committed {} prepared transaction(s) into {}",
+                    gids.len(),
+                    s.cfg.table
+                ));
+                self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+            }
+            CommitPlan::Staged => {
+                report.rows = self.commit_staged(&client).await?;
+                report.notes.push(format!(
+                    "moved {} staging table(s) into {} in one transaction",
+                    receipts.len(),
+                    s.cfg.table
+                ));
+            }
+            CommitPlan::PerChannel => {
+                report.rows = receipts.iter().map(|r| r.rows).sum();
+                self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+        let s = &self.inner;
+        if s.plan == CommitPlan::PerChannel {
+            return Ok(());
+        }
+        let client = s.endpoint.connect().await?;
+        match s.plan {
+            CommitPlan::TwoPhase => {
+                // Everything this writer prepared, including sinks whose receipt was lost.
+                let pattern = format!("ferry\\_{}\\_%", s.tag);
+                let rows = client
+                    .query(
+                        "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE $1",
+                        &[&pattern],
+                    )
+                    .await
+                    .map_err(|e| pg_error(&self.ctx(), &e))?;
+                for r in rows {
+                    let gid: String = r.get(0);
+                    client
+                        .batch_execute(&format!("ROLLBACK PREPARED '{gid}'"))
+                        .await
+                        .map_err(|e| {
+                            pg_error(&format!("{}: ROLLBACK PREPARED '{gid}'", self.ctx()), &e)
+                        })?;
+                }
+                lock(&s.prepared)?.clear();
+            }
+            CommitPlan::Staged => self.drop_staging(&client).await?,
+            CommitPlan::PerChannel => {}
+        }
+        Ok(())
+    }
+}
+
+/// One channel's connection and load state.
+struct PgSink {
+    shared: Arc<Shared>,
+    client: tokio_postgres::Client,
+    channel: usize,
+    ctx: String,
+    dirty: DirtyCollector,
+    /// `COPY ... FROM STDIN (FORMAT binary)` into the target or the staging table.
+    copy_sql: String,
+    /// Staging table, when rows go through one.
+    staging: Option<String>,
+    /// Per-chunk merge SQL (two-phase / per-channel plans with ignore / update).
+    merge: Option<String>,
+    /// Rows received so far (row numbers in dirty records, `ferry_rn`).
+    rows_seen: u64,
+    accepted: u64,
+    bytes: u64,
+    buf: BytesMut,
+}
+
+enum CopyFailure {
+    /// The encoder could not write row `row` (of the slice).
+    Encode(usize, String),
+    /// The server rejected the slice because of a row: the reason.
+    Row(String, Option<String>),
+    /// Anything else: the job fails.
+    Fatal(Error),
+}
+
+impl PgSink {
+    fn in_transaction(&self) -> bool {
+        self.shared.plan != CommitPlan::Staged
+    }
+
+    async fn exec(&self, sql: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pg_error(&self.ctx, &e))
+    }
+
+    /// One COPY of `part`; `rn` numbers its rows for the staging table.
+    async fn copy_once(
+        &mut self,
+        part: &RecordBatch,
+        rn: Option<i64>,
+    ) -> std::result::Result<u64, CopyFailure> {
+        let bound = self.shared.encoder.bind(part).map_err(CopyFailure::Fatal)?;
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(self.copy_sql.as_str())
+            .await
+            .map_err(|e| CopyFailure::Fatal(pg_error(&self.ctx, &e)))?;
+        futures::pin_mut!(sink);
+        self.buf.clear();
+        self.buf.extend_from_slice(COPY_HEADER);
+        let mut sent = 0u64;
+        let mut failure = None;
+        for row in 0..part.num_rows() {
+            let at = self.buf.len();
+            if let Err(e) = bound.put_row(row, rn.map(|n| n + row as i64), &mut self.buf) {
+                self.buf.truncate(at);
+                failure = Some(CopyFailure::Encode(e.row, e.to_string()));
+                break;
+            }
+            if self.buf.len() >= FLUSH_BYTES {
+                let chunk = self.buf.split().freeze();
+                sent += chunk.len() as u64;
+                if let Err(e) = sink.send(chunk).await {
+                    return Err(classify(&self.ctx, e));
+                }
+            }
+        }
+        if let Some(f) = failure {
+            // Abandon the COPY: dropping the sink without finish aborts it on the server.
+            drop(sink);
+            // The server reports the abort as an error on the next command; the savepoint
+            // rollback the caller issues clears it.
+            return Err(f);
+        }
+        self.buf.extend_from_slice(COPY_TRAILER);
+        let chunk = self.buf.split().freeze();
+        sent += chunk.len() as u64;
+        if let Err(e) = sink.send(chunk).await {
+            return Err(classify(&self.ctx, e));
+        }
+        match sink.finish().await {
+            Ok(n) => {
+                self.bytes += sent;
+                Ok(n)
+            }
+            Err(e) => Err(classify(&self.ctx, e)),
+        }
+    }
+
+    /// Load `batch` (rows numbered from `base`) in COPYs, bisecting around rejected rows.
+    /// Returns the rows loaded.
+    async fn load(&mut self, batch: &RecordBatch, base: u64) -> Result<u64> {
+        let tx = self.in_transaction();
+        let staged = self.staging.is_some();
+        let mut loaded = 0u64;
+        let mut stack = vec![(0usize, batch.num_rows())];
+        while let Some((off, len)) = stack.pop() {
+            if len == 0 {
+                continue;
+            }
+            let part = batch.slice(off, len);
+            if tx {
+                self.exec("SAVEPOINT ferry_chunk").await?;
+            }
+            let rn = staged.then_some((base + off as u64) as i64);
+            match self.copy_once(&part, rn).await {
+                Ok(n) => {
+                    if tx {
+                        self.exec("RELEASE SAVEPOINT ferry_chunk").await?;
+                    }
+                    loaded += n;
+                }
+                Err(CopyFailure::Fatal(e)) => return Err(e),
+                Err(CopyFailure::Encode(row, reason)) => {
+                    if tx {
+                        self.exec(
+                            "ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk",
+                        )
+                        .await?;
+                    }
+                    self.reject(batch, off + row, reason, None)?;
+                    stack.push((off + row + 1, len - row - 1));
+                    stack.push((off, row));
+                }
+                Err(CopyFailure::Row(reason, column)) => {
+                    if tx {
+                        self.exec(
+                            "ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk",
+                        )
+                        .await?;
+                    }
+                    if len == 1 {
+                        self.reject(batch, off, reason, column)?;
+                    } else {
+                        let h = len / 2;
+                        stack.push((off + h, len - h));
+                        stack.push((off, h));
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn reject(
+        &self,
+        batch: &RecordBatch,
+        row: usize,
+        reason: String,
+        column: Option<String>,
+    ) -> Result<()> {
+        let mut d = DirtyRecord::new(Stage::Writer, reason)
+            .row(self.rows_seen + row as u64)
+            .split(format!("channel {}", self.channel));
+        if let Some(c) = column {
+            d = d.column(c);
+        }
+        if let Some(r) = row_json(batch, row) {
+            d = d.record(r);
+        }
+        self.dirty
+            .push(d)
+            .map_err(|e| e.context(format!("writing {}", self.shared.cfg.table)))
+    }
+}
+
+fn classify(ctx: &str, e: tokio_postgres::Error) -> CopyFailure {
+    match row_error_reason(&e) {
+        Some(reason) => CopyFailure::Row(
+            reason,
+            e.as_db_error().and_then(|d| d.column()).map(str::to_string),
+        ),
+        None => CopyFailure::Fatal(pg_error(ctx, &e)),
+    }
+}
+
+/// One row of `batch` as a JSON object (column name → value), for dirty records.
+fn row_json(batch: &RecordBatch, row: usize) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let one = batch.slice(row, 1);
+    let mut w = arrow::json::ArrayWriter::new(Vec::new());
+    w.write(&one).ok()?;
+    w.finish().ok()?;
+    let v: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&w.into_inner()).ok()?;
+    v.into_iter().next()
+}
+
+#[async_trait]
+impl BatchSink for PgSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        let n = batch.num_rows();
+        let step = self.shared.cfg.batch_size.unwrap_or(n).max(1);
+        let mut accepted = 0u64;
+        let mut off = 0;
+        while off < n {
+            let len = step.min(n - off);
+            let chunk = batch.slice(off, len);
+            let base = self.rows_seen;
+            let loaded = self.load(&chunk, base).await?;
+            if let Some(merge) = self.merge.clone() {
+                // Staging table of this transaction: merge the chunk, then empty it.
+                let staging = self.staging.clone().unwrap_or_default();
+                let ok = conflict::merge_range(
+                    &self.client,
+                    &merge,
+                    &staging,
+                    &self.shared.cfg.table,
+                    base as i64,
+                    (base + len as u64) as i64,
+                    &self.dirty,
+                )
+                .await?;
+                self.exec(&format!("TRUNCATE {staging}")).await?;
+                accepted += ok;
+            } else {
+                accepted += loaded;
+            }
+            self.rows_seen += len as u64;
+            off += len;
+        }
+        self.accepted += accepted;
+        Ok(accepted)
+    }
+
+    async fn finish(self: Box<Self>) -> Result<Receipt> {
+        let s = self.shared.clone();
+        let mut payload: Option<Box<dyn std::any::Any + Send + Sync>> = None;
+        match s.plan {
+            CommitPlan::TwoPhase => {
+                let gid = format!("ferry_{}_{}", s.tag, self.channel);
+                self.exec(&format!("PREPARE TRANSACTION '{gid}'")).await?;
+                lock(&s.prepared)?.push(gid.clone());
+                payload = Some(Box::new(gid));
+            }
+            CommitPlan::PerChannel => self.exec("COMMIT").await?,
+            CommitPlan::Staged => {
+                let mut st = lock(&s.staging)?;
+                if let Some(e) = st.iter_mut().find(|(ch, _, _)| *ch == self.channel) {
+                    e.2 = self.rows_seen as i64;
+                }
+            }
+        }
+        Ok(Receipt {
+            channel: self.channel,
+            rows: self.accepted,
+            bytes: self.bytes,
+            payload,
+        })
+    }
+}
