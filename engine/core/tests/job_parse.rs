@@ -461,3 +461,15 @@ fn malformed_json_points_into_the_original_file() {
     let e = parse_err("{\"configuration\": {");
     assert!(e.starts_with("job.json:1:"), "{e}");
 }
+
+#[test]
+fn a_bad_number_quotes_the_value() {
+    let e = parse_err(
+        r#"{"configuration": {"reader": {"plugin": "stream"}, "writer": {"plugin": "stream"},
+           "setting": {"speed": {"concurrent": "many"}}}}"#,
+    );
+    assert!(
+        e.contains("expected a non-negative integer, found \"many\""),
+        "{e}"
+    );
+}
