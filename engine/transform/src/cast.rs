@@ -14,8 +14,12 @@ use arrow::array::{
     StringViewArray,
 };
 use arrow::buffer::NullBuffer;
-use arrow::compute::{can_cast_types, cast_with_options, nullif, CastOptions};
-use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type};
+use arrow::compute::kernels::boolean::and;
+use arrow::compute::kernels::zip::zip;
+use arrow::compute::{
+    can_cast_types, cast_with_options, is_not_null, is_null, nullif, CastOptions,
+};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, TimeUnit};
 use ferry_core::plugin::meta;
 use ferry_core::{Error, Result};
 
@@ -54,6 +58,8 @@ pub(crate) struct ColumnCast {
     empty_as_null: bool,
     exactness: Exactness,
     identity: bool,
+    /// Text into a date: a timestamp text (`2026-11-22 10:00:00`) gives its date.
+    date_from_text: bool,
 }
 
 /// Whether a type holds text.
@@ -135,6 +141,7 @@ impl ColumnCast {
             empty_as_null: empty_as_null && is_string(from) && !is_string(to) && !is_binary(to),
             exactness,
             identity: from == to,
+            date_from_text: is_string(from) && matches!(to, DataType::Date32 | DataType::Date64),
         })
     }
 
@@ -173,11 +180,14 @@ impl ColumnCast {
                 input = self.drop_fraction(input, bad, faults)?;
             }
         }
-        let out = if self.identity {
+        let mut out = if self.identity {
             Arc::clone(&input)
         } else {
             cast_with_options(&input, &self.target, &CastOptions::default())?
         };
+        if self.date_from_text && out.logical_null_count() > input.logical_null_count() {
+            out = dates_from_timestamps(&input, out)?;
+        }
         let in_nulls = input.logical_nulls();
         let out_nulls = out.logical_nulls();
         let in_null_count = in_nulls.as_ref().map_or(0, NullBuffer::null_count);
@@ -248,6 +258,18 @@ impl ColumnCast {
             Fault::Null => format!("NULL in non-nullable column {}", self.name),
         }
     }
+}
+
+/// Where text did not parse as a date, try it as a timestamp and take its date.
+fn dates_from_timestamps(input: &ArrayRef, out: ArrayRef) -> Result<ArrayRef> {
+    let ts = cast_with_options(
+        input,
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+        &CastOptions::default(),
+    )?;
+    let second = cast_with_options(&ts, out.data_type(), &CastOptions::default())?;
+    let take_second = and(&is_null(&out)?, &is_not_null(&second)?)?;
+    Ok(zip(&take_second, &second, &out)?)
 }
 
 /// A mask of the rows for which `bad` holds, or `None` when there are none.

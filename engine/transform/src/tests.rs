@@ -1129,6 +1129,13 @@ fn error_limit_is_returned() {
 }
 
 #[test]
+fn a_transform_can_be_shared_between_channels() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Transform>();
+    send_sync::<Rechunker>();
+}
+
+#[test]
 fn same_source_field_twice_and_identity() {
     let mut s = spec(
         vec![Field::new("id", DataType::Int64, false)],
