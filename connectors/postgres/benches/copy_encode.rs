@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, StringArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, StringArray,
+};
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -15,12 +17,31 @@ fn person(n: usize) -> RecordBatch {
         .map(|i| (i % 5 != 0).then(|| format!("reading, hiking #{}", i % 97)))
         .collect();
     RecordBatch::try_from_iter(vec![
-        ("id", Arc::new(Int64Array::from_iter_values(0..n as i64)) as ArrayRef),
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..n as i64)) as ArrayRef,
+        ),
         ("name", Arc::new(StringArray::from(names)) as ArrayRef),
-        ("year", Arc::new(Int32Array::from_iter_values((0..n).map(|i| 1950 + (i % 70) as i32))) as ArrayRef),
-        ("birthdate", Arc::new(Date32Array::from_iter_values((0..n).map(|i| (i % 20000) as i32))) as ArrayRef),
-        ("ismarried", Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))) as ArrayRef),
-        ("interest", Arc::new(StringArray::from(interests)) as ArrayRef),
+        (
+            "year",
+            Arc::new(Int32Array::from_iter_values(
+                (0..n).map(|i| 1950 + (i % 70) as i32),
+            )) as ArrayRef,
+        ),
+        (
+            "birthdate",
+            Arc::new(Date32Array::from_iter_values(
+                (0..n).map(|i| (i % 20000) as i32),
+            )) as ArrayRef,
+        ),
+        (
+            "ismarried",
+            Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))) as ArrayRef,
+        ),
+        (
+            "interest",
+            Arc::new(StringArray::from(interests)) as ArrayRef,
+        ),
         (
             "salary",
             Arc::new(
@@ -36,8 +57,21 @@ fn person(n: usize) -> RecordBatch {
 fn bench(c: &mut Criterion) {
     let batch = person(1_000_000);
     let enc = CopyEncoder::new(
-        batch.schema().fields().iter().map(|f| f.name().clone()).collect(),
-        vec![PgWire::Int8, PgWire::Text, PgWire::Int4, PgWire::Date, PgWire::Bool, PgWire::Text, PgWire::Numeric],
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        vec![
+            PgWire::Int8,
+            PgWire::Text,
+            PgWire::Int4,
+            PgWire::Date,
+            PgWire::Bool,
+            PgWire::Text,
+            PgWire::Numeric,
+        ],
     );
     let mut out = BytesMut::new();
     enc.encode(&batch, &mut out, None).unwrap();

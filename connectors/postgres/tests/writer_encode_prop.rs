@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray,
+};
 use arrow::record_batch::RecordBatch;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
@@ -12,14 +14,22 @@ use ferry_postgres::writer::PostgresWriterFactory;
 use proptest::prelude::*;
 use serde_json::json;
 
-type Row = (Option<i64>, Option<f64>, Option<String>, Option<bool>, Option<i64>);
+type Row = (
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+    Option<bool>,
+    Option<i64>,
+);
 
 fn pg_url() -> String {
     std::env::var("FERRY_TEST_PG_URL").expect("set FERRY_TEST_PG_URL; run scripts/test")
 }
 
 async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
-    let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     c.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS w_prop; DROP TABLE IF EXISTS w_prop.t;
@@ -35,14 +45,25 @@ async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
         job_name: "prop".into(),
         source_schema: None,
     };
-    let w = PostgresWriterFactory.build(&p, "writer", &ctx).await.unwrap();
+    let w = PostgresWriterFactory
+        .build(&p, "writer", &ctx)
+        .await
+        .unwrap();
     let batch = RecordBatch::try_new(
         w.schema(),
         vec![
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())) as ArrayRef,
-            Arc::new(Float64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
-            Arc::new(BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(BooleanArray::from(
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            )),
             Arc::new(
                 Decimal128Array::from(rows.iter().map(|r| r.4.map(i128::from)).collect::<Vec<_>>())
                     .with_precision_and_scale(18, 4)
@@ -71,7 +92,10 @@ async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
 fn row() -> impl Strategy<Value = Row> {
     (
         proptest::option::of(any::<i64>()),
-        proptest::option::of(prop_oneof![any::<f64>().prop_filter("NaN != NaN", |f| !f.is_nan()), Just(f64::INFINITY)]),
+        proptest::option::of(prop_oneof![
+            any::<f64>().prop_filter("NaN != NaN", |f| !f.is_nan()),
+            Just(f64::INFINITY)
+        ]),
         proptest::option::of("[^\u{0}]{0,40}"),
         proptest::option::of(any::<bool>()),
         proptest::option::of(-999_999_999_999_999_999i64..=999_999_999_999_999_999i64),

@@ -647,3 +647,34 @@ async fn plans_follow_the_parameters() {
         CommitPlan::PerChannel
     );
 }
+
+#[tokio::test]
+async fn values_the_encoder_rejects_are_dirty_and_the_rest_loads() {
+    let c = setup("w_encbad", "CREATE TABLE t (id int4, u uuid);").await;
+    let w = build(json!({"table": "w_encbad.t", "column": ["id", "u"]}))
+        .await
+        .unwrap();
+    let b = RecordBatch::try_new(
+        w.schema(),
+        vec![
+            Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+            Arc::new(StringArray::from(vec![
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                Some("not-a-uuid"),
+                None,
+                Some("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12"),
+            ])) as ArrayRef,
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dirty.jsonl");
+    let dirty = DirtyCollector::new(Some(&path), None);
+    let n = run(&w, vec![b], dirty.clone()).await.unwrap();
+    assert_eq!((n, dirty.count()), (3, 1));
+    assert_eq!(count(&c, "w_encbad.t").await, 3);
+    dirty.flush().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("invalid uuid \\\"not-a-uuid\\\""), "{text}");
+    assert!(text.contains("\"row\":1"), "{text}");
+}

@@ -839,7 +839,7 @@ fn put_bits(s: &str, out: &mut BytesMut) -> Result<(), String> {
             byte = 0;
         }
     }
-    if t.len() % 8 != 0 {
+    if !t.len().is_multiple_of(8) {
         out.put_u8(byte);
     }
     Ok(())

@@ -367,7 +367,9 @@ fn find_column<'a>(all: &'a [PgColumn], name: &str, table: &str) -> Result<&'a P
 pub(crate) fn row_error_reason(e: &tokio_postgres::Error) -> Option<String> {
     let db = e.as_db_error()?;
     let code = db.code().code();
-    if !(code.starts_with("22") || code.starts_with("23")) {
+    // 22: data exception, 23: constraint violation, 55P03: a row lock held by another
+    // channel of this job (two-phase plan) outlasted lock_timeout.
+    if !(code.starts_with("22") || code.starts_with("23") || code == "55P03") {
         return None;
     }
     let mut r = format!("{code}: {}", db.message());
@@ -622,8 +624,8 @@ impl PgSink {
             }
         }
         if let Some(f) = failure {
-            // Abandon the COPY: dropping the sink without finish aborts it on the server.
-            drop(sink);
+            // Returning drops the pinned sink without finish, which aborts the COPY
+            // (CopyFail) on the server.
             // The server reports the abort as an error on the next command; the savepoint
             // rollback the caller issues clears it.
             return Err(f);
