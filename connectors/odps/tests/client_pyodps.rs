@@ -32,6 +32,7 @@ async fn run_py(server: &RunningServer, script: &str) -> String {
         .env("AK", AK)
         .env("SK", SK)
         .env("PROJECT", PROJECT)
+        .env("TZ", "UTC")
         .env_remove("ODPS_REGION_NAME")
         .output()
         .await

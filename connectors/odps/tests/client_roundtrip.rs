@@ -328,7 +328,7 @@ fn all_types_batch(schema: SchemaRef) -> RecordBatch {
             Some(&b""[..]),
         ])),
         Arc::new(
-            Decimal128Array::from(vec![Some(12345678_99), None, Some(-1)])
+            Decimal128Array::from(vec![Some(1_234_567_899), None, Some(-1)])
                 .with_precision_and_scale(10, 2)
                 .unwrap(),
         ),

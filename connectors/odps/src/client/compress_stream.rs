@@ -14,9 +14,9 @@ pub enum StreamCompressor {
     /// zstd frame.
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
     /// LZ4 frame.
-    Lz4(lz4_flex::frame::FrameEncoder<Vec<u8>>),
+    Lz4(Box<lz4_flex::frame::FrameEncoder<Vec<u8>>>),
     /// Snappy framing format.
-    Snappy(snap::write::FrameEncoder<Vec<u8>>),
+    Snappy(Box<snap::write::FrameEncoder<Vec<u8>>>),
 }
 
 impl std::fmt::Debug for StreamCompressor {
@@ -41,10 +41,10 @@ impl StreamCompressor {
                 zstd::stream::write::Encoder::new(Vec::new(), 1).map_err(io(c))?,
             ),
             Compression::Lz4Frame | Compression::OdpsLz4Frame => {
-                StreamCompressor::Lz4(lz4_flex::frame::FrameEncoder::new(Vec::new()))
+                StreamCompressor::Lz4(Box::new(lz4_flex::frame::FrameEncoder::new(Vec::new())))
             }
             Compression::SnappyFramed => {
-                StreamCompressor::Snappy(snap::write::FrameEncoder::new(Vec::new()))
+                StreamCompressor::Snappy(Box::new(snap::write::FrameEncoder::new(Vec::new())))
             }
         })
     }
@@ -66,10 +66,10 @@ impl StreamCompressor {
         match self {
             StreamCompressor::Deflate(e) => e.finish().map_err(ctx),
             StreamCompressor::Zstd(e) => e.finish().map_err(ctx),
-            StreamCompressor::Lz4(e) => e
+            StreamCompressor::Lz4(e) => (*e)
                 .finish()
                 .map_err(|e| Error::data(format!("lz4 frame compression: {e}"))),
-            StreamCompressor::Snappy(e) => e
+            StreamCompressor::Snappy(e) => (*e)
                 .into_inner()
                 .map_err(|e| Error::data(format!("snappy compression: {e}"))),
         }
