@@ -59,7 +59,8 @@ pub fn parse_spec(s: &str) -> Result<PartitionSpec, String> {
     Ok(PartitionSpec { parts })
 }
 
-fn needs_escape(c: char) -> bool {
+/// Whether a character must be `%XX`-escaped in a folder name.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

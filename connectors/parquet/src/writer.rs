@@ -12,6 +12,7 @@
 //! ferry's own reader skip, so a failed or killed job leaves nothing a reader sees.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ use crate::config::{
     parse_writer, Partitioning, WriteMode, DEFAULT_FILE_PREFIX, DEFAULT_ROW_GROUP_ROWS,
 };
 use crate::error::{io_error, write_error};
-use crate::partition::{escape, NULL_PARTITION};
+use crate::partition::{escape, needs_escape, NULL_PARTITION};
 use crate::types::check_writable;
 
 /// Files a sink keeps open at once (one per partition folder); the least recently
@@ -507,7 +508,7 @@ impl SinkState {
         for &c in &self.cfg.part_cols {
             let arr = batch.column(c);
             formatters.push((
-                self.cfg.schema.field(c).name().clone(),
+                escape(self.cfg.schema.field(c).name()),
                 arr.as_ref(),
                 ArrayFormatter::try_new(arr.as_ref(), &opts)?,
             ));
@@ -521,16 +522,19 @@ impl SinkState {
                 if i > 0 {
                     key.push('/');
                 }
-                key.push_str(&escape(name));
+                key.push_str(name);
                 key.push('=');
                 if arr.is_null(row) {
                     key.push_str(NULL_PARTITION);
                 } else {
-                    let v = fmt.value(row).to_string();
-                    if v.is_empty() {
+                    let start = key.len();
+                    write!(key, "{}", fmt.value(row))
+                        .map_err(|e| Error::data(format!("partition value of \"{name}\": {e}")))?;
+                    if key.len() == start {
                         key.push_str(NULL_PARTITION);
-                    } else {
-                        key.push_str(&escape(&v));
+                    } else if key[start..].chars().any(needs_escape) {
+                        let raw = key.split_off(start);
+                        key.push_str(&escape(&raw));
                     }
                 }
             }
