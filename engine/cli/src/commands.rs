@@ -1,0 +1,869 @@
+//! The command line: `ferry run`, `ferry validate`, `ferry datasource ...`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use clap::{Args, Parser, Subcommand};
+use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
+use ferry_core::job::{load_job, Job};
+use ferry_core::plugin::BuildContext;
+use ferry_core::vars::{self, VarContext};
+use ferry_core::{Error, Result};
+use ferry_runtime::{run_job, JobPlan, RunOptions, Summary};
+
+use crate::registry;
+
+/// ferry: a fast, Arrow-native data sync engine that runs DataX / DataWorks job JSON.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a job file.
+    ///
+    /// Example: ferry run job.json --bizdate 20261122 -p table=person
+    Run(RunArgs),
+    /// Parse a job, resolve variables, look up datasources, connect and print the plan; moves no data.
+    ///
+    /// Example: ferry validate testdata/jobs/seed-export-postgresql-to-odps.json
+    Validate(JobArgs),
+    /// Manage named datasources (the catalog).
+    ///
+    /// Example: ferry datasource add l_PostGreSql --type postgresql --jdbc-url jdbc:postgresql://127.0.0.1:5432/postgres --username postgres --password-env PGPASSWORD
+    #[command(subcommand)]
+    Datasource(DatasourceCmd),
+    /// Show the first rows of a Parquet path or a datasource table ("Data Preview").
+    ///
+    /// Example: ferry preview l_PostGreSql --table public.person --limit 5
+    Preview(PreviewArgs),
+    /// Ad-hoc SQL (DataFusion) over staged Parquet files; quote paths or globs as tables.
+    ///
+    /// Example: ferry sql "SELECT pt, count(*) FROM 'staged/person/**/*.parquet' GROUP BY pt"
+    Sql(SqlArgs),
+    /// Columns and types of a Parquet path or a datasource table, and how they map.
+    ///
+    /// Example: ferry schema odps_first --table hpg
+    Schema(SchemaArgs),
+    /// The local MaxCompute-compatible endpoint and ODPS SQL.
+    #[command(subcommand)]
+    Odps(OdpsCmd),
+    /// The one-command demo: throwaway PostgreSQL + local MaxCompute, the two seed jobs unchanged,
+    /// previews, staging to Parquet and SQL over it.
+    ///
+    /// Example: ferry demo --rows 1000
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Business date of the import (YYYYMMDD); the export writes the next day. Default: yesterday.
+    #[arg(long)]
+    bizdate: Option<String>,
+    /// Rows in the sample hpg partition.
+    #[arg(long, default_value_t = 1000)]
+    rows: usize,
+    /// Leave the servers running for exploration (Ctrl-C to stop).
+    #[arg(long)]
+    keep: bool,
+    /// Working directory (default: a temp dir, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PreviewArgs {
+    /// A Parquet file, folder or glob, or a datasource name.
+    target: String,
+    /// Table (for a datasource).
+    #[arg(long)]
+    table: Option<String>,
+    /// ODPS partition (`pt=20261122`).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Rows to show.
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// A filter (PostgreSQL: SQL; Parquet: DataFusion SQL).
+    #[arg(long = "where")]
+    where_: Option<String>,
+    /// Datasource catalog.
+    #[arg(long, env = "FERRY_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// The query.
+    query: String,
+    /// Output: table, csv or json.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+#[derive(Debug, Args)]
+struct SchemaArgs {
+    /// A Parquet file, folder or glob, or a datasource name.
+    target: String,
+    /// Table (for a datasource).
+    #[arg(long)]
+    table: Option<String>,
+    /// Datasource catalog.
+    #[arg(long, env = "FERRY_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum OdpsCmd {
+    /// Serve a local MaxCompute-compatible endpoint (REST under /api, tunnel at /).
+    ///
+    /// Example: ferry odps serve --root /tmp/odps --listen 127.0.0.1:9300 --auth none
+    Serve(ServeArgs),
+    /// Run one ODPS SQL statement (DDL) through the instance API.
+    ///
+    /// Example: ferry odps sql --datasource odps_first "CREATE TABLE hpg (id BIGINT) PARTITIONED BY (pt STRING)"
+    Sql {
+        /// The statement.
+        sql: String,
+        /// The ODPS datasource.
+        #[arg(long)]
+        datasource: String,
+        /// Datasource catalog.
+        #[arg(long, env = "FERRY_CATALOG")]
+        catalog: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Storage root (one folder per project and table, Parquet inside).
+    #[arg(long)]
+    root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9300")]
+    listen: std::net::SocketAddr,
+    /// AccessKey id clients must sign with.
+    #[arg(long)]
+    access_id: Option<String>,
+    /// AccessKey secret clients must sign with (or $FERRY_ODPS_ACCESS_KEY).
+    #[arg(long, env = "FERRY_ODPS_ACCESS_KEY", hide_env_values = true)]
+    access_key: Option<String>,
+    /// `none` accepts unsigned requests.
+    #[arg(long)]
+    auth: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+struct JobArgs {
+    /// The job file (DataWorks v1/v2 or DataX JSON; comments allowed).
+    job: PathBuf,
+    /// A variable: `-p name=value` (repeatable), or DataX's `-p "-Dname=value -Dother=v"`.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Business date YYYYMMDD, or a range YYYYMMDD..YYYYMMDD to run once per date (backfill).
+    #[arg(long)]
+    bizdate: Option<String>,
+    /// Scheduled time YYYYMMDDhhmmss.
+    #[arg(long)]
+    cyctime: Option<String>,
+    /// Datasource catalog (default: $FERRY_CATALOG, else ~/.config/ferry/datasources.json).
+    #[arg(long, env = "FERRY_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Where dirty records go (JSONL). Default: ferry-runs/<job>-<time>.dirty.jsonl, created only when needed.
+    #[arg(long)]
+    dirty_file: Option<PathBuf>,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+    /// Exit with code 3 when any record was dirty (schedulers otherwise show green).
+    #[arg(long)]
+    fail_on_dirty: bool,
+    /// Seconds between progress lines (0 = none).
+    #[arg(long, default_value_t = 10)]
+    progress_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasourceCmd {
+    /// Add (or replace) a datasource.
+    ///
+    /// Example: ferry datasource add odps_first --type odps --endpoint http://127.0.0.1:9300/api --project demo --access-id ak --access-key-env ODPS_KEY
+    Add(DatasourceAdd),
+    /// List datasources (secrets hidden).
+    List {
+        /// Catalog file.
+        #[arg(long, env = "FERRY_CATALOG")]
+        catalog: Option<PathBuf>,
+    },
+    /// Remove a datasource.
+    Remove {
+        /// Name.
+        name: String,
+        /// Catalog file.
+        #[arg(long, env = "FERRY_CATALOG")]
+        catalog: Option<PathBuf>,
+    },
+    /// Test connectivity: connect, report the server version and latency.
+    Test {
+        /// Name.
+        name: String,
+        /// Catalog file.
+        #[arg(long, env = "FERRY_CATALOG")]
+        catalog: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DatasourceAdd {
+    /// Name: letters, digits and _, starting with a letter or _, at most 60 characters.
+    name: String,
+    /// `postgresql` (also HybridDB / AnalyticDB for PostgreSQL / Greenplum) or `odps`.
+    #[arg(long = "type")]
+    kind: String,
+    /// Description, at most 80 characters.
+    #[arg(long)]
+    description: Option<String>,
+    /// PostgreSQL: jdbc:postgresql://host:port/db
+    #[arg(long)]
+    jdbc_url: Option<String>,
+    /// PostgreSQL: postgres://user@host:port/db
+    #[arg(long)]
+    url: Option<String>,
+    /// PostgreSQL: user name.
+    #[arg(long)]
+    username: Option<String>,
+    /// PostgreSQL: password (stored in the 0600 catalog; prefer --password-env).
+    #[arg(long)]
+    password: Option<String>,
+    /// PostgreSQL: environment variable holding the password.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// ODPS: REST endpoint, e.g. http://service.cn-hangzhou.maxcompute.aliyun.com/api
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// ODPS: tunnel endpoint (discovered when absent).
+    #[arg(long)]
+    tunnel_endpoint: Option<String>,
+    /// ODPS: project.
+    #[arg(long)]
+    project: Option<String>,
+    /// ODPS: AccessKey id.
+    #[arg(long)]
+    access_id: Option<String>,
+    /// ODPS: AccessKey secret (stored in the 0600 catalog; prefer --access-key-env).
+    #[arg(long)]
+    access_key: Option<String>,
+    /// ODPS: environment variable holding the AccessKey secret.
+    #[arg(long)]
+    access_key_env: Option<String>,
+    /// Catalog file.
+    #[arg(long, env = "FERRY_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+/// Run the command; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> i32 {
+    let res = match cli.command {
+        Command::Run(a) => cmd_run(a).await,
+        Command::Validate(a) => cmd_validate(a).await,
+        Command::Datasource(d) => cmd_datasource(d).await,
+        Command::Preview(a) => cmd_preview(a).await,
+        Command::Sql(a) => cmd_sql(a).await,
+        Command::Schema(a) => cmd_schema(a).await,
+        Command::Odps(o) => cmd_odps(o).await,
+        Command::Demo(a) => cmd_demo(a).await,
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Parse `-p` values: `name=value` or `-Dname=value -Dother=v`.
+fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in raw {
+        let parts: Vec<&str> = if item.trim_start().starts_with("-D") {
+            item.split_whitespace().collect()
+        } else {
+            vec![item.as_str()]
+        };
+        for p in parts {
+            let p = p.strip_prefix("-D").unwrap_or(p);
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| Error::config(format!("-p {item}: expected name=value")))?;
+            if k.is_empty() {
+                return Err(Error::config(format!("-p {item}: empty variable name")));
+            }
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn parse_cyctime(s: &str) -> Result<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S")
+        .map_err(|_| Error::config(format!("--cyctime {s}: expected YYYYMMDDhhmmss")))
+}
+
+/// The variable contexts to run with: one per business date (backfill gives several).
+fn var_contexts(a: &JobArgs) -> Result<Vec<VarContext>> {
+    let params = parse_params(&a.params)?;
+    let today = chrono::Local::now().date_naive();
+    let cyctime = a.cyctime.as_deref().map(parse_cyctime).transpose()?;
+    let dates: Vec<Option<NaiveDate>> = match &a.bizdate {
+        Some(b) => vars::parse_bizdate_arg(b)?.into_iter().map(Some).collect(),
+        None => vec![None],
+    };
+    Ok(dates
+        .into_iter()
+        .map(|d| {
+            VarContext::new(
+                d,
+                if dates_is_range(a) { None } else { cyctime },
+                today,
+                params.clone(),
+            )
+        })
+        .collect())
+}
+
+fn dates_is_range(a: &JobArgs) -> bool {
+    a.bizdate.as_deref().is_some_and(|b| b.contains(".."))
+}
+
+fn load_catalog(explicit: Option<&Path>) -> Result<Arc<Catalog>> {
+    let path = Catalog::default_path(explicit);
+    Ok(Arc::new(Catalog::load(&path)?))
+}
+
+fn check_job(job: &Job, catalog: &Catalog, warnings: &mut Vec<String>) -> Result<()> {
+    for spec in [&job.reader, &job.writer] {
+        if let Some(name) = spec.params.get("datasource").and_then(|v| v.as_str()) {
+            let ds = catalog
+                .get(name)
+                .map_err(|e| e.context(format!("{}.datasource", spec.path)))?;
+            if ds.kind() != spec.plugin {
+                return Err(Error::config(format!(
+                    "{}.datasource: \"{name}\" is a {} datasource, but the plugin is {}",
+                    spec.path,
+                    ds.kind(),
+                    spec.plugin
+                )));
+            }
+        }
+    }
+    registry::reader(job.reader.plugin)?.check(&job.reader.params, &job.reader.path, warnings)?;
+    registry::writer(job.writer.plugin)?.check(&job.writer.params, &job.writer.path, warnings)?;
+    Ok(())
+}
+
+async fn cmd_validate(a: JobArgs) -> Result<i32> {
+    let catalog = load_catalog(a.catalog.as_deref())?;
+    for vars in var_contexts(&a)? {
+        let job = load_job(&a.job, &vars)?;
+        println!("job        : {}", job.name);
+        println!("shape      : {:?}", job.shape);
+        println!("bizdate    : {}", vars.bizdate.format("%Y%m%d"));
+        println!(
+            "reader     : {} ({})",
+            job.reader.plugin, job.reader.written_as
+        );
+        println!(
+            "writer     : {} ({})",
+            job.writer.plugin, job.writer.written_as
+        );
+        println!("channels   : {}", job.settings.channels);
+        if let Some(b) = job.settings.bytes_per_sec {
+            println!("byte limit : {b} bytes/s");
+        }
+        if let Some(r) = job.settings.records_per_sec {
+            println!("row limit  : {r} records/s");
+        }
+        println!(
+            "errorLimit : record={} percentage={}",
+            job.settings
+                .error_limit
+                .record
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "unlimited".into()),
+            job.settings
+                .error_limit
+                .percentage
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+        let mut warnings = job.warnings.clone();
+        check_job(&job, &catalog, &mut warnings)?;
+        for w in &warnings {
+            println!("warning    : {w}");
+        }
+        let ctx = BuildContext {
+            catalog: Arc::clone(&catalog),
+            channels: job.settings.channels,
+            job_name: job.name.clone(),
+            source_schema: None,
+        };
+        let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+        let plan = JobPlan::build(&job, &plugins, &ctx).await?;
+        println!("source     : {}", fields(&plan.reader.schema()));
+        println!("target     : {}", fields(&plan.writer.schema()));
+        println!(
+            "splits     : {} (running {} at once)",
+            plan.splits.len(),
+            plan.channels
+        );
+        for s in &plan.splits {
+            println!("  [{}] {}", s.index, s.description);
+        }
+        plan.reader.close().await?;
+        println!("ok");
+    }
+    Ok(0)
+}
+
+fn fields(schema: &arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn cmd_run(a: RunArgs) -> Result<i32> {
+    let catalog = load_catalog(a.job.catalog.as_deref())?;
+    let contexts = var_contexts(&a.job)?;
+    let multiple = contexts.len() > 1;
+    let mut summaries: Vec<Summary> = Vec::new();
+    let mut exit = 0;
+    for vars in contexts {
+        let job = load_job(&a.job.job, &vars)?;
+        let mut warnings = job.warnings.clone();
+        check_job(&job, &catalog, &mut warnings)?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let bizdate = vars.bizdate.format("%Y%m%d").to_string();
+        let dirty_file = a.dirty_file.clone().unwrap_or_else(|| {
+            let stem = a
+                .job
+                .job
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "job".into());
+            PathBuf::from("ferry-runs").join(format!(
+                "{stem}-{bizdate}-{}.dirty.jsonl",
+                chrono::Local::now().format("%Y%m%d%H%M%S")
+            ))
+        });
+        let opts = RunOptions {
+            dirty_file: Some(dirty_file),
+            progress_every: (a.progress_secs > 0)
+                .then(|| std::time::Duration::from_secs(a.progress_secs)),
+            bizdate: Some(bizdate.clone()),
+            ..Default::default()
+        };
+        let ctx = BuildContext {
+            catalog: Arc::clone(&catalog),
+            channels: job.settings.channels,
+            job_name: job.name.clone(),
+            source_schema: None,
+        };
+        let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+        if multiple {
+            eprintln!("== business date {bizdate} ==");
+        }
+        let (summary, err) = run_job(&job, &plugins, &ctx, &opts).await;
+        eprint!("{summary}");
+        summaries.push(summary);
+        if let Some(e) = err {
+            eprintln!("error: {e}");
+            exit = e.exit_code().max(1);
+            break;
+        }
+        if a.fail_on_dirty && summaries.last().is_some_and(|s| s.records_dirty > 0) {
+            exit = 3;
+        }
+    }
+    if let Some(path) = &a.summary_json {
+        let value = if multiple {
+            serde_json::to_value(&summaries)
+        } else {
+            serde_json::to_value(summaries.first())
+        }
+        .map_err(|e| Error::internal(format!("summary json: {e}")))?;
+        let text = serde_json::to_string_pretty(&value)
+            .map_err(|e| Error::internal(format!("summary json: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(exit)
+}
+
+async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
+    match cmd {
+        DatasourceCmd::Add(a) => {
+            let path = Catalog::default_path(a.catalog.as_deref());
+            let mut catalog = Catalog::load(&path)?;
+            let ds = match a.kind.to_ascii_lowercase().as_str() {
+                "postgresql" | "postgres" | "hybriddb" | "adbpg" | "greenplum" => {
+                    Datasource::Postgresql(PostgresSource {
+                        description: a.description,
+                        jdbc_url: a.jdbc_url,
+                        url: a.url,
+                        username: a.username,
+                        password: a.password,
+                        password_env: a.password_env,
+                    })
+                }
+                "odps" | "maxcompute" => Datasource::Odps(OdpsSource {
+                    description: a.description,
+                    endpoint: a.endpoint.ok_or_else(|| {
+                        Error::config("--endpoint is required for an odps datasource")
+                    })?,
+                    tunnel_endpoint: a.tunnel_endpoint,
+                    project: a.project.ok_or_else(|| {
+                        Error::config("--project is required for an odps datasource")
+                    })?,
+                    access_id: a.access_id,
+                    access_key: a.access_key,
+                    access_key_env: a.access_key_env,
+                }),
+                other => {
+                    return Err(Error::config(format!(
+                        "--type {other}: use postgresql or odps"
+                    )))
+                }
+            };
+            catalog.insert(&a.name, ds)?;
+            catalog.save()?;
+            println!("added {} to {}", a.name, path.display());
+            Ok(0)
+        }
+        DatasourceCmd::List { catalog } => {
+            let c = load_catalog(catalog.as_deref())?;
+            println!("{:<24} {:<11} where", "name", "type");
+            for (name, ds) in c.iter() {
+                let at = match ds {
+                    Datasource::Postgresql(p) => p
+                        .jdbc_url
+                        .clone()
+                        .or_else(|| p.url.clone())
+                        .map(|u| hide_url_password(&u))
+                        .unwrap_or_default(),
+                    Datasource::Odps(o) => format!("{} project {}", o.endpoint, o.project),
+                };
+                println!("{name:<24} {:<11} {at}", ds.kind());
+            }
+            Ok(0)
+        }
+        DatasourceCmd::Remove { name, catalog } => {
+            let path = Catalog::default_path(catalog.as_deref());
+            let mut c = Catalog::load(&path)?;
+            if !c.remove(&name) {
+                return Err(Error::config(format!(
+                    "datasource \"{name}\" is not in {}",
+                    path.display()
+                )));
+            }
+            c.save()?;
+            println!("removed {name}");
+            Ok(0)
+        }
+        DatasourceCmd::Test { name, catalog } => {
+            let c = load_catalog(catalog.as_deref())?;
+            let ds = c.get(&name)?;
+            let report = crate::registry::test_datasource(&name, ds).await?;
+            println!("{name}: ok — {report}");
+            Ok(0)
+        }
+    }
+}
+
+async fn cmd_demo(a: DemoArgs) -> Result<i32> {
+    let bizdate = match &a.bizdate {
+        Some(b) => NaiveDate::parse_from_str(b, "%Y%m%d")
+            .map_err(|_| Error::config(format!("--bizdate {b}: expected YYYYMMDD")))?,
+        None => chrono::Local::now().date_naive() - chrono::Duration::days(1),
+    };
+    crate::demo::run(crate::demo::DemoOptions {
+        bizdate,
+        rows: a.rows.max(1),
+        keep: a.keep,
+        dir: a.dir,
+    })
+    .await?;
+    Ok(0)
+}
+
+fn is_path(target: &str) -> bool {
+    target.contains('/') || target.contains('*') || target.ends_with(".parquet")
+}
+
+fn show(batches: &[arrow::record_batch::RecordBatch]) -> Result<()> {
+    let text =
+        ferry_transform::sql::format_batches(batches, ferry_transform::sql::OutputFormat::Table)?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn cmd_preview(a: PreviewArgs) -> Result<i32> {
+    if is_path(&a.target) {
+        let batch = match &a.where_ {
+            None => ferry_parquet::preview(&a.target, a.limit)?,
+            Some(w) => {
+                let q = format!(
+                    "SELECT * FROM '{}' WHERE {w} LIMIT {}",
+                    a.target.replace('\'', "''"),
+                    a.limit
+                );
+                let (_, batches) = ferry_transform::sql::query(&q).await?;
+                return show(&batches).map(|_| 0);
+            }
+        };
+        show(&[batch])?;
+        return Ok(0);
+    }
+    let catalog = load_catalog(a.catalog.as_deref())?;
+    let table = a.table.as_deref().ok_or_else(|| {
+        Error::config(format!(
+            "--table is required to preview datasource {}",
+            a.target
+        ))
+    })?;
+    let batch = match catalog.get(&a.target)? {
+        Datasource::Postgresql(p) => {
+            let ep = ferry_postgres::PgEndpoint::from_datasource(&a.target, p)?;
+            ferry_postgres::preview(&ep, table, a.limit, a.where_.as_deref()).await?
+        }
+        Datasource::Odps(o) => {
+            ferry_odps::preview(o, table, a.partition.as_deref(), a.limit).await?
+        }
+    };
+    show(&[batch])?;
+    Ok(0)
+}
+
+async fn cmd_sql(a: SqlArgs) -> Result<i32> {
+    use ferry_transform::sql::OutputFormat;
+    let format = match a.format.to_ascii_lowercase().as_str() {
+        "table" => OutputFormat::Table,
+        "csv" => OutputFormat::Csv,
+        "json" => OutputFormat::Json,
+        other => {
+            return Err(Error::config(format!(
+                "--format {other}: use table, csv or json"
+            )))
+        }
+    };
+    let (_, batches) = ferry_transform::sql::query(&a.query).await?;
+    print!(
+        "{}",
+        ferry_transform::sql::format_batches(&batches, format)?
+    );
+    if matches!(format, OutputFormat::Table) {
+        println!();
+    }
+    Ok(0)
+}
+
+async fn cmd_schema(a: SchemaArgs) -> Result<i32> {
+    let (schema, native): (arrow::datatypes::SchemaRef, Vec<String>) = if is_path(&a.target) {
+        let s = ferry_parquet::schema(&a.target)?;
+        let n = s
+            .fields()
+            .iter()
+            .map(|f| format!("parquet {}", f.data_type()))
+            .collect();
+        (s, n)
+    } else {
+        let catalog = load_catalog(a.catalog.as_deref())?;
+        let table = a.table.as_deref().ok_or_else(|| {
+            Error::config(format!("--table is required for datasource {}", a.target))
+        })?;
+        match catalog.get(&a.target)? {
+            Datasource::Postgresql(p) => {
+                let ep = ferry_postgres::PgEndpoint::from_datasource(&a.target, p)?;
+                let client = ep.connect().await?;
+                let cols = ferry_postgres::table_columns(&client, table).await?;
+                let mut fields = Vec::new();
+                let mut native = Vec::new();
+                for c in &cols {
+                    fields.push(ferry_postgres::arrow_field(c)?);
+                    native.push(c.type_name.clone());
+                }
+                (
+                    std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+                    native,
+                )
+            }
+            Datasource::Odps(o) => ferry_odps::table_schema(o, table).await?,
+        }
+    };
+    println!(
+        "{:<24} {:<28} {:<36} {:<28} {}",
+        "column", "source type", "arrow", "postgresql", "odps"
+    );
+    for (f, n) in schema.fields().iter().zip(native) {
+        let pg = pg_type_for_arrow(f.data_type());
+        let odps = ferry_odps::wire::types::odps_type_for_arrow(f.data_type())
+            .map(|t| t.to_string())
+            .unwrap_or_else(|e| format!("({e})"));
+        println!(
+            "{:<24} {:<28} {:<36} {:<28} {}",
+            f.name(),
+            n,
+            f.data_type().to_string(),
+            pg,
+            odps
+        );
+    }
+    Ok(0)
+}
+
+/// The PostgreSQL column type ferry creates for an Arrow type (for `ferry schema`).
+fn pg_type_for_arrow(dt: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as D;
+    match dt {
+        D::Boolean => "boolean".into(),
+        D::Int8 | D::Int16 | D::UInt8 => "smallint".into(),
+        D::Int32 | D::UInt16 => "integer".into(),
+        D::Int64 | D::UInt32 => "bigint".into(),
+        D::UInt64 => "numeric(20,0)".into(),
+        D::Float16 | D::Float32 => "real".into(),
+        D::Float64 => "double precision".into(),
+        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("numeric({p},{s})"),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "text".into(),
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => "bytea".into(),
+        D::Date32 | D::Date64 => "date".into(),
+        D::Time32(_) | D::Time64(_) => "time".into(),
+        D::Timestamp(_, None) => "timestamp".into(),
+        D::Timestamp(_, Some(_)) => "timestamptz".into(),
+        D::Interval(_) | D::Duration(_) => "interval".into(),
+        D::List(f) | D::LargeList(f) => format!("{}[]", pg_type_for_arrow(f.data_type())),
+        D::Struct(_) | D::Map(_, _) => "jsonb".into(),
+        other => format!("(no mapping for {other})"),
+    }
+}
+
+async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {
+    match cmd {
+        OdpsCmd::Serve(a) => {
+            use ferry_odps::server::{Auth, ServeOptions};
+            let auth = match (a.auth.as_deref(), a.access_id, a.access_key) {
+                (Some("none"), _, _) => Auth::None,
+                (Some(other), _, _) => {
+                    return Err(Error::config(format!("--auth {other}: only `none` is accepted; give --access-id and --access-key to verify signatures")))
+                }
+                (None, Some(id), Some(key)) => Auth::Keys {
+                    access_id: id,
+                    access_key: key,
+                },
+                (None, _, _) => {
+                    return Err(Error::config(
+                        "give --access-id and --access-key (or $FERRY_ODPS_ACCESS_KEY), or --auth none",
+                    ))
+                }
+            };
+            let mut opts = ServeOptions::new(&a.root);
+            opts.listen = a.listen;
+            opts.auth = auth;
+            let server = ferry_odps::server::start(opts).await?;
+            eprintln!(
+                "ferry odps serve: REST {} tunnel {} root {}",
+                server.endpoint(),
+                server.tunnel_endpoint(),
+                a.root.display()
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| Error::io("waiting for Ctrl-C", e))?;
+            server.shutdown().await?;
+            Ok(0)
+        }
+        OdpsCmd::Sql {
+            sql,
+            datasource,
+            catalog,
+        } => {
+            let c = load_catalog(catalog.as_deref())?;
+            match c.get(&datasource)? {
+                Datasource::Odps(o) => {
+                    let out = ferry_odps::run_sql(o, &sql).await?;
+                    if !out.trim().is_empty() {
+                        println!("{out}");
+                    }
+                    Ok(0)
+                }
+                other => Err(Error::config(format!(
+                    "{datasource} is a {} datasource, not odps",
+                    other.kind()
+                ))),
+            }
+        }
+    }
+}
+
+/// Hide `password=` values and `user:pass@` in a URL.
+pub fn hide_url_password(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(start) = out.find("://") {
+        let rest = &out[start + 3..];
+        if let Some(at) = rest.find('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let a = start + 3 + colon + 1;
+                let b = start + 3 + at;
+                out.replace_range(a..b, "***");
+            }
+        }
+    }
+    let lower = out.to_ascii_lowercase();
+    if let Some(p) = lower.find("password=") {
+        let from = p + "password=".len();
+        let to = out[from..].find('&').map(|i| from + i).unwrap_or(out.len());
+        out.replace_range(from..to, "***");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_accept_both_forms() {
+        let p = parse_params(&["a=1".into(), "-Db=2 -Dc=x=y".into()]).unwrap();
+        assert_eq!(p["a"], "1");
+        assert_eq!(p["b"], "2");
+        assert_eq!(p["c"], "x=y");
+        assert!(parse_params(&["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn urls_hide_passwords() {
+        assert_eq!(
+            hide_url_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            hide_url_password("jdbc:postgresql://h/db?user=u&password=secret&sslmode=require"),
+            "jdbc:postgresql://h/db?user=u&password=***&sslmode=require"
+        );
+    }
+}
