@@ -2,12 +2,12 @@
 //! server, the local MaxCompute-compatible server (`ferry odps serve`), and the
 //! `odps` / `odpsreader` / `odpswriter` plugins.
 
-pub mod wire;
-pub mod server;
 pub mod client;
 pub mod config;
-pub mod split;
 pub mod reader;
+pub mod server;
+pub mod split;
+pub mod wire;
 pub mod writer;
 pub use client::{preview, run_sql, table_schema, test_connection};
 pub use reader::OdpsReaderFactory;

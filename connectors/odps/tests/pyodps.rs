@@ -17,7 +17,15 @@ async fn pyodps_suite_against_local_server() {
     let server = start(opts).await.unwrap();
     let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py");
     let out = tokio::process::Command::new(&python)
-        .args(["-m", "pytest", "-q", "--durations=5", "-p", "no:cacheprovider", suite])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "--durations=5",
+            "-p",
+            "no:cacheprovider",
+            suite,
+        ])
         .env("FERRY_ODPS_ENDPOINT", server.endpoint())
         .env("FERRY_ODPS_TUNNEL", server.tunnel_endpoint())
         .env("FERRY_ODPS_ACCESS_ID", "ferry-ak")

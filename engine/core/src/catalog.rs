@@ -75,7 +75,12 @@ pub struct OdpsSource {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Datasource {
     /// PostgreSQL family.
-    #[serde(alias = "postgres", alias = "hybriddb", alias = "adbpg", alias = "greenplum")]
+    #[serde(
+        alias = "postgres",
+        alias = "hybriddb",
+        alias = "adbpg",
+        alias = "greenplum"
+    )]
     Postgresql(PostgresSource),
     /// MaxCompute.
     #[serde(alias = "maxcompute")]
@@ -95,7 +100,11 @@ impl Datasource {
 impl PostgresSource {
     /// The password: inline, else from `passwordEnv`, else none.
     pub fn resolve_password(&self) -> Result<Option<String>> {
-        resolve_secret(self.password.as_deref(), self.password_env.as_deref(), "passwordEnv")
+        resolve_secret(
+            self.password.as_deref(),
+            self.password_env.as_deref(),
+            "passwordEnv",
+        )
     }
 }
 
@@ -244,8 +253,7 @@ impl Catalog {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io(format!("chmod {}", tmp.display()), e))?;
         }
-        std::fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
     /// The catalog's file.
@@ -357,7 +365,10 @@ mod tests {
         let err = c
             .insert("l_PostGreSql", pg("jdbc:mysql://127.0.0.1:3306/db"))
             .unwrap_err();
-        assert!(err.to_string().contains("expected jdbc:postgresql://"), "{err}");
+        assert!(
+            err.to_string().contains("expected jdbc:postgresql://"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -365,8 +376,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cfg/datasources.json");
         let mut c = Catalog::empty(Some(path.clone()));
-        c.insert("l_PostGreSql", pg("jdbc:postgresql://127.0.0.1:5432/postgres"))
-            .unwrap();
+        c.insert(
+            "l_PostGreSql",
+            pg("jdbc:postgresql://127.0.0.1:5432/postgres"),
+        )
+        .unwrap();
         c.save().unwrap();
         #[cfg(unix)]
         {
@@ -375,7 +389,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let back = Catalog::load(&path).unwrap();
-        assert_eq!(back.get("l_PostGreSql").unwrap(), &pg("jdbc:postgresql://127.0.0.1:5432/postgres"));
+        assert_eq!(
+            back.get("l_PostGreSql").unwrap(),
+            &pg("jdbc:postgresql://127.0.0.1:5432/postgres")
+        );
         let err = back.get("l_postgresql").unwrap_err().to_string();
         assert!(err.contains("Did you mean \"l_PostGreSql\""), "{err}");
     }

@@ -243,7 +243,11 @@ mod tests {
         assert_eq!(c.count(), 3);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 3);
-        assert!(text.lines().next().unwrap().contains("\"column\":\"birthdate\""));
+        assert!(text
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"column\":\"birthdate\""));
     }
 
     #[test]

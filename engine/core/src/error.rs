@@ -164,7 +164,10 @@ mod tests {
 
     #[test]
     fn redact_hides_every_secret() {
-        let r = redact("postgres://u:hunter2@h/db failed: hunter2", &["hunter2", ""]);
+        let r = redact(
+            "postgres://u:hunter2@h/db failed: hunter2",
+            &["hunter2", ""],
+        );
         assert_eq!(r, "postgres://u:***@h/db failed: ***");
     }
 

@@ -162,7 +162,9 @@ pub fn lenient_opt_u64<'de, D: Deserializer<'de>>(
     match Option::<NumOrStr>::deserialize(d)? {
         None => Ok(None),
         Some(NumOrStr::S(s)) if s.trim().is_empty() => Ok(None),
-        Some(v) => lenient_u64(into_value(v)).map(Some).map_err(D::Error::custom),
+        Some(v) => lenient_u64(into_value(v))
+            .map(Some)
+            .map_err(D::Error::custom),
     }
 }
 
@@ -186,7 +188,9 @@ pub fn lenient_opt_f64<'de, D: Deserializer<'de>>(
     match Option::<NumOrStr>::deserialize(d)? {
         None => Ok(None),
         Some(NumOrStr::S(s)) if s.trim().is_empty() => Ok(None),
-        Some(v) => lenient_f64(into_value(v)).map(Some).map_err(D::Error::custom),
+        Some(v) => lenient_f64(into_value(v))
+            .map(Some)
+            .map_err(D::Error::custom),
     }
 }
 
@@ -285,7 +289,10 @@ mod tests {
     fn wrong_type_names_the_path() {
         let mut w = vec![];
         let err = parse::<P>(&json!({"table": 5}), "r", &[], &mut w).unwrap_err();
-        assert!(err.to_string().starts_with("r.table: invalid type"), "{err}");
+        assert!(
+            err.to_string().starts_with("r.table: invalid type"),
+            "{err}"
+        );
         let err = parse::<P>(&json!({}), "r", &[], &mut w).unwrap_err();
         assert_eq!(err.to_string(), "r.table: required key is missing");
     }

@@ -53,7 +53,11 @@ pub struct Split {
 
 impl Split {
     /// A split with a description and payload.
-    pub fn new(index: usize, description: impl Into<String>, payload: impl Any + Send + Sync) -> Self {
+    pub fn new(
+        index: usize,
+        description: impl Into<String>,
+        payload: impl Any + Send + Sync,
+    ) -> Self {
         Split {
             index,
             description: description.into(),
@@ -299,7 +303,12 @@ pub trait ReaderFactory: Send + Sync {
     fn name(&self) -> &'static str;
     /// Parse and check the parameters without any I/O; errors carry `path`
     /// (e.g. `configuration.reader.parameter`).
-    fn check(&self, params: &serde_json::Value, path: &str, warnings: &mut Vec<String>) -> Result<()>;
+    fn check(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<()>;
     /// Connect and describe the source.
     async fn build(
         &self,
@@ -315,7 +324,12 @@ pub trait WriterFactory: Send + Sync {
     /// Canonical plugin name (`odps`).
     fn name(&self) -> &'static str;
     /// Parse and check the parameters without any I/O.
-    fn check(&self, params: &serde_json::Value, path: &str, warnings: &mut Vec<String>) -> Result<()>;
+    fn check(
+        &self,
+        params: &serde_json::Value,
+        path: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<()>;
     /// Connect and describe the target.
     async fn build(
         &self,
@@ -331,10 +345,22 @@ mod tests {
 
     #[test]
     fn constants_are_recognised() {
-        assert_eq!(parse_constant("'abc'"), Some(ConstantValue::Text("abc".into())));
-        assert_eq!(parse_constant("'it''s'"), Some(ConstantValue::Text("it's".into())));
-        assert_eq!(parse_constant("123"), Some(ConstantValue::Number("123".into())));
-        assert_eq!(parse_constant("-2.5"), Some(ConstantValue::Number("-2.5".into())));
+        assert_eq!(
+            parse_constant("'abc'"),
+            Some(ConstantValue::Text("abc".into()))
+        );
+        assert_eq!(
+            parse_constant("'it''s'"),
+            Some(ConstantValue::Text("it's".into()))
+        );
+        assert_eq!(
+            parse_constant("123"),
+            Some(ConstantValue::Number("123".into()))
+        );
+        assert_eq!(
+            parse_constant("-2.5"),
+            Some(ConstantValue::Number("-2.5".into()))
+        );
         assert_eq!(parse_constant("TRUE"), Some(ConstantValue::Bool(true)));
         assert_eq!(parse_constant("null"), Some(ConstantValue::Null));
         assert_eq!(parse_constant("name"), None);
