@@ -228,7 +228,7 @@ async fn ddl_upload_commit_download() {
     assert_eq!(r.status, 200, "{}", r.text());
     let b2 = batch(100..150);
     let arrow = Compression::OdpsLz4Frame
-        .compress(&encode_arrow_body(&b2.schema(), &[b2.clone()], 65536).unwrap())
+        .compress(&encode_arrow_body(&b2.schema(), std::slice::from_ref(&b2), 65536).unwrap())
         .unwrap();
     let r = call(
         &s,
