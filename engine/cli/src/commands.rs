@@ -199,7 +199,7 @@ enum DatasourceCmd {
     /// Add (or replace) a datasource.
     ///
     /// Example: ferry datasource add odps_first --type odps --endpoint http://127.0.0.1:9300/api --project demo --access-id ak --access-key-env ODPS_KEY
-    Add(DatasourceAdd),
+    Add(Box<DatasourceAdd>),
     /// List datasources (secrets hidden).
     List {
         /// Catalog file.
@@ -519,6 +519,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
 async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
     match cmd {
         DatasourceCmd::Add(a) => {
+            let a = *a;
             let path = Catalog::default_path(a.catalog.as_deref());
             let mut catalog = Catalog::load(&path)?;
             let ds = match a.kind.to_ascii_lowercase().as_str() {
@@ -717,8 +718,8 @@ async fn cmd_schema(a: SchemaArgs) -> Result<i32> {
         }
     };
     println!(
-        "{:<24} {:<28} {:<36} {:<28} {}",
-        "column", "source type", "arrow", "postgresql", "odps"
+        "{:<24} {:<28} {:<36} {:<28} odps",
+        "column", "source type", "arrow", "postgresql"
     );
     for (f, n) in schema.fields().iter().zip(native) {
         let pg = pg_type_for_arrow(f.data_type());
