@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Create (once) the Python venv the cross-check tests use: pyodps, pyarrow, pandas, pytest.
+# Create (once) the Python venv the cross-check tests use: pyodps, pyarrow, pandas, pytest,
+# and the compression codecs pyodps needs (zstandard, lz4, python-snappy).
 # Prints the venv's python. Location: $FERRY_VENV or ~/.cache/ferry-venv.
 set -euo pipefail
 venv=${FERRY_VENV:-$HOME/.cache/ferry-venv}
-stamp="$venv/.ferry-ok-1"
+stamp="$venv/.ferry-ok-2"
 if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check pyodps pyarrow pandas pytest >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check pyodps pyarrow pandas pytest zstandard lz4 python-snappy >&2
   touch "$stamp"
 fi
 echo "$venv/bin/python"
