@@ -298,3 +298,24 @@ async fn unsupported_types_fail_at_build_naming_the_fix() {
     .await;
     assert!(ok.is_ok());
 }
+
+#[tokio::test]
+async fn preview_returns_the_first_rows() {
+    exec(
+        "DROP TABLE IF EXISTS rz_prev; CREATE TABLE rz_prev (id int, name text);
+         INSERT INTO rz_prev SELECT g, 'n' || g FROM generate_series(1, 50) g;",
+    )
+    .await;
+    let b = ferry_postgres::preview(&endpoint(), "rz_prev", 5, Some("id > 10"))
+        .await
+        .unwrap();
+    assert_eq!(b.num_rows(), 5);
+    assert_eq!(b.schema().field(1).name(), "name");
+    let ids = col::<Int32Array>(&b, "id");
+    assert!(ids.iter().all(|v| v.unwrap() > 10));
+    let e = ferry_postgres::preview(&endpoint(), "rz_nope", 5, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rz_nope") && e.contains("does not exist"), "{e}");
+}
