@@ -1,5 +1,6 @@
 //! `ferry`: run DataX / DataWorks jobs between PostgreSQL, MaxCompute and Parquet.
 
+mod bench;
 mod commands;
 mod demo;
 mod pglocal;
