@@ -22,6 +22,7 @@ else
 fi
 
 work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+chmod 755 "$work"   # the postgres user must reach the data dir inside
 pgdir="$work/pg"
 cleanup() { "$root/scripts/pg-stop.sh" "$pgdir" || true; rm -rf "$work"; }
 trap cleanup EXIT
