@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::compute::BatchCoalescer;
 use arrow::record_batch::RecordBatch;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::job::Job;
@@ -15,7 +14,7 @@ use ferry_core::plugin::{
     WriterFactory,
 };
 use ferry_core::{Error, Result};
-use ferry_transform::{BatchOrigin, Transform, TransformSpec};
+use ferry_transform::{BatchOrigin, Rechunker, Transform, TransformSpec};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -383,7 +382,7 @@ impl Worker {
 
     async fn produce(&self, tx: mpsc::Sender<RecordBatch>) -> Result<()> {
         let target = self.writer.schema();
-        let mut coalescer = BatchCoalescer::new(target, self.opts.write_batch_rows.max(1));
+        let mut rechunker = Rechunker::new(target, self.opts.write_batch_rows.max(1));
         while let Some(split) = self.next_split()? {
             let mut stream = self
                 .reader
@@ -422,13 +421,14 @@ impl Worker {
                 self.counters
                     .transform_dirty
                     .fetch_add(out.dirty, Ordering::Relaxed);
-                if let Some(b) = out.batch {
-                    coalescer.push_batch(b)?;
-                }
+                let full_batches = match out.batch {
+                    Some(b) => rechunker.push(b)?,
+                    None => Vec::new(),
+                };
                 self.counters
                     .transform_nanos
                     .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                while let Some(full) = coalescer.next_completed_batch() {
+                for full in full_batches {
                     if tx.send(full).await.is_err() {
                         return Ok(()); // the writer side stopped; it reports why
                     }
@@ -436,11 +436,9 @@ impl Worker {
             }
             self.counters.splits_done.fetch_add(1, Ordering::Relaxed);
         }
-        coalescer.finish_buffered_batch()?;
-        while let Some(full) = coalescer.next_completed_batch() {
-            if tx.send(full).await.is_err() {
-                return Ok(());
-            }
+        if let Some(last) = rechunker.finish()? {
+            // A closed channel means the writer side stopped; it reports why.
+            let _ = tx.send(last).await;
         }
         Ok(())
     }
