@@ -6,9 +6,11 @@
 //! ferry bench --generate person --rows 5000000 --into l_PostGreSql
 //! ```
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Args;
 use ferry_core::catalog::{Catalog, Datasource};
 use ferry_core::job::{Job, JobShape, PluginSpec, Settings};
 use ferry_core::plugin::BuildContext;
@@ -19,6 +21,100 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::registry;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Source PostgreSQL datasource.
+    #[arg(long)]
+    from: Option<String>,
+    /// Source table (with --from), or the table to create (with --generate).
+    #[arg(long)]
+    table: Option<String>,
+    /// Target: `null` (discard), `parquet:PATH`, or a PostgreSQL datasource (a scratch table is created and dropped).
+    #[arg(long, default_value = "null")]
+    to: String,
+    /// Channel counts to try, comma-separated.
+    #[arg(long, default_value = "1,2")]
+    channels: String,
+    /// Split key for the reader (default: ctid ranges).
+    #[arg(long)]
+    split_pk: Option<String>,
+    /// Also measure PostgreSQL's own binary COPY out / in of the same data.
+    #[arg(long)]
+    baseline: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Generate a test table: `person` (the seed's shape) or `wide` (16 mixed columns).
+    #[arg(long)]
+    generate: Option<String>,
+    /// Rows to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Datasource to generate into.
+    #[arg(long)]
+    into: Option<String>,
+    /// Datasource catalog.
+    #[arg(long, env = "FERRY_CATALOG")]
+    catalog: Option<PathBuf>,
+}
+
+/// `ferry bench ...`
+pub async fn cmd(a: BenchArgs) -> Result<i32> {
+    let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
+    if let Some(kind) = &a.generate {
+        let into = a
+            .into
+            .as_deref()
+            .ok_or_else(|| Error::config("--generate needs --into DATASOURCE"))?;
+        let msg = generate(catalog, kind, a.rows, into, a.table.as_deref()).await?;
+        println!("{msg}");
+        return Ok(0);
+    }
+    let from = a
+        .from
+        .ok_or_else(|| Error::config("give --from DATASOURCE --table T, or --generate"))?;
+    let table = a
+        .table
+        .ok_or_else(|| Error::config("--table is required with --from"))?;
+    let channels = a
+        .channels
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "--channels {}: expected numbers like 1,2,4",
+                        a.channels
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = transfer(
+        catalog,
+        &TransferBench {
+            from,
+            table,
+            to: a.to,
+            channels,
+            split_pk: a.split_pk,
+            baseline: a.baseline,
+        },
+    )
+    .await?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| Error::internal(e.to_string()))?
+        );
+    } else {
+        print!("{}", render(&rows));
+    }
+    Ok(0)
+}
 
 /// One measured run.
 #[derive(Debug, Clone, Serialize)]

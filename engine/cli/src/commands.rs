@@ -61,44 +61,12 @@ enum Command {
     /// Measure transfer throughput at several channel counts, or generate test tables.
     ///
     /// Example: ferry bench --from l_PostGreSql --table public.person --to null --channels 1,2 --baseline
-    Bench(BenchArgs),
-}
-
-#[derive(Debug, Args)]
-struct BenchArgs {
-    /// Source PostgreSQL datasource.
-    #[arg(long)]
-    from: Option<String>,
-    /// Source table (with --from), or the table to create (with --generate).
-    #[arg(long)]
-    table: Option<String>,
-    /// Target: `null` (discard), `parquet:PATH`, or a PostgreSQL datasource (a scratch table is created and dropped).
-    #[arg(long, default_value = "null")]
-    to: String,
-    /// Channel counts to try, comma-separated.
-    #[arg(long, default_value = "1,2")]
-    channels: String,
-    /// Split key for the reader (default: ctid ranges).
-    #[arg(long)]
-    split_pk: Option<String>,
-    /// Also measure PostgreSQL's own binary COPY out / in of the same data.
-    #[arg(long)]
-    baseline: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Generate a test table: `person` (the seed's shape) or `wide` (16 mixed columns).
-    #[arg(long)]
-    generate: Option<String>,
-    /// Rows to generate.
-    #[arg(long, default_value_t = 1_000_000)]
-    rows: u64,
-    /// Datasource to generate into.
-    #[arg(long)]
-    into: Option<String>,
-    /// Datasource catalog.
-    #[arg(long, env = "FERRY_CATALOG")]
-    catalog: Option<PathBuf>,
+    Bench(crate::bench::BenchArgs),
+    /// Write job files: the interactive wizard and commented templates.
+    ///
+    /// Example: ferry job template --reader postgresql --writer odps
+    #[command(subcommand)]
+    Job(crate::job_cmd::JobCmd),
 }
 
 #[derive(Debug, Args)]
@@ -324,7 +292,8 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Schema(a) => cmd_schema(a).await,
         Command::Odps(o) => cmd_odps(o).await,
         Command::Demo(a) => cmd_demo(a).await,
-        Command::Bench(a) => cmd_bench(a).await,
+        Command::Bench(a) => crate::bench::cmd(a).await,
+        Command::Job(c) => crate::job_cmd::cmd(c).await,
     };
     match res {
         Ok(code) => code,
@@ -389,7 +358,7 @@ fn dates_is_range(a: &JobArgs) -> bool {
     a.bizdate.as_deref().is_some_and(|b| b.contains(".."))
 }
 
-fn load_catalog(explicit: Option<&Path>) -> Result<Arc<Catalog>> {
+pub(crate) fn load_catalog(explicit: Option<&Path>) -> Result<Arc<Catalog>> {
     let path = Catalog::default_path(explicit);
     Ok(Arc::new(Catalog::load(&path)?))
 }
@@ -637,62 +606,6 @@ async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
             Ok(0)
         }
     }
-}
-
-async fn cmd_bench(a: BenchArgs) -> Result<i32> {
-    let catalog = load_catalog(a.catalog.as_deref())?;
-    if let Some(kind) = &a.generate {
-        let into = a
-            .into
-            .as_deref()
-            .ok_or_else(|| Error::config("--generate needs --into DATASOURCE"))?;
-        let msg = crate::bench::generate(catalog, kind, a.rows, into, a.table.as_deref()).await?;
-        println!("{msg}");
-        return Ok(0);
-    }
-    let from = a
-        .from
-        .ok_or_else(|| Error::config("give --from DATASOURCE --table T, or --generate"))?;
-    let table = a
-        .table
-        .ok_or_else(|| Error::config("--table is required with --from"))?;
-    let channels = a
-        .channels
-        .split(',')
-        .map(|c| {
-            c.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    Error::config(format!(
-                        "--channels {}: expected numbers like 1,2,4",
-                        a.channels
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let rows = crate::bench::transfer(
-        catalog,
-        &crate::bench::TransferBench {
-            from,
-            table,
-            to: a.to,
-            channels,
-            split_pk: a.split_pk,
-            baseline: a.baseline,
-        },
-    )
-    .await?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| Error::internal(e.to_string()))?
-        );
-    } else {
-        print!("{}", crate::bench::render(&rows));
-    }
-    Ok(0)
 }
 
 async fn cmd_demo(a: DemoArgs) -> Result<i32> {

@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod demo;
+mod job_cmd;
 mod pglocal;
 mod registry;
 
