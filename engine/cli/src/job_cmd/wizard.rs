@@ -1,0 +1,978 @@
+//! `ferry job new`: the seed's "Wizard Mode" in the terminal.
+//!
+//! Source datasource and table (listed from the server), a preview, `where`, `splitPk`
+//! (the primary key suggested when it is an integer), target datasource, table and ODPS
+//! partition, the field mapping (by name, by position or by hand, constants allowed),
+//! preSql / postSql, the conflict mode, `concurrent`, `mbps` and `errorLimit`; then the
+//! job JSON is shown and saved (DataWorks v1 shape, or DataX with `--datax`). Each
+//! question has a flag; `--yes` takes the defaults, so it also runs without a terminal.
+
+use std::path::PathBuf;
+
+use ferry_core::catalog::{Catalog, Datasource, OdpsSource};
+use ferry_core::{Error, Result};
+use serde_json::{json, Map, Value};
+
+use super::prompt::Prompter;
+use super::NewArgs;
+
+/// The word that picks local Parquet files instead of a catalog datasource.
+pub const PARQUET: &str = "parquet";
+
+/// One end of the job.
+enum End {
+    Postgres {
+        name: String,
+        ep: ferry_postgres::PgEndpoint,
+    },
+    Odps {
+        name: String,
+        src: OdpsSource,
+    },
+    Parquet,
+}
+
+impl End {
+    fn open(catalog: &Catalog, name: &str) -> Result<End> {
+        if name.eq_ignore_ascii_case(PARQUET) {
+            return Ok(End::Parquet);
+        }
+        Ok(match catalog.get(name)? {
+            Datasource::Postgresql(p) => End::Postgres {
+                name: name.to_string(),
+                ep: ferry_postgres::PgEndpoint::from_datasource(name, p)?,
+            },
+            Datasource::Odps(o) => End::Odps {
+                name: name.to_string(),
+                src: o.clone(),
+            },
+        })
+    }
+
+    fn plugin(&self) -> &'static str {
+        match self {
+            End::Postgres { .. } => "postgresql",
+            End::Odps { .. } => "odps",
+            End::Parquet => "parquet",
+        }
+    }
+
+    fn datasource(&self) -> Option<&str> {
+        match self {
+            End::Postgres { name, .. } | End::Odps { name, .. } => Some(name),
+            End::Parquet => None,
+        }
+    }
+
+    /// Tables to choose from (empty when the server cannot list them).
+    async fn tables(&self, p: &Prompter) -> Vec<String> {
+        let r = match self {
+            End::Postgres { ep, .. } => pg_tables(ep).await,
+            End::Odps { src, .. } => odps_tables(src).await,
+            End::Parquet => Ok(Vec::new()),
+        };
+        r.unwrap_or_else(|e| {
+            p.say(&format!("  (cannot list the tables: {e}; type the name)"));
+            Vec::new()
+        })
+    }
+
+    /// The table's columns (name, type) and, for ODPS, its partition keys.
+    async fn columns(&self, table: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        match self {
+            End::Postgres { ep, .. } => {
+                let client = ep.connect().await?;
+                let cols = ferry_postgres::table_columns(&client, table).await?;
+                Ok((
+                    cols.into_iter().map(|c| (c.name, c.type_name)).collect(),
+                    Vec::new(),
+                ))
+            }
+            End::Odps { src, .. } => {
+                let (schema, native) = ferry_odps::table_schema(src, table).await?;
+                let mut cols = Vec::new();
+                let mut keys = Vec::new();
+                for (f, n) in schema.fields().iter().zip(native) {
+                    let is_key = f
+                        .metadata()
+                        .get(ferry_odps::client::meta::PARTITION_KEY_META)
+                        .is_some_and(|v| v == "true");
+                    if is_key {
+                        keys.push(f.name().clone());
+                    } else {
+                        cols.push((f.name().clone(), n));
+                    }
+                }
+                Ok((cols, keys))
+            }
+            End::Parquet => {
+                let schema = ferry_parquet::schema(table)?;
+                Ok((
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| (f.name().clone(), f.data_type().to_string()))
+                        .collect(),
+                    Vec::new(),
+                ))
+            }
+        }
+    }
+
+    async fn preview(
+        &self,
+        table: &str,
+        partition: Option<&str>,
+        where_: Option<&str>,
+    ) -> Result<arrow::record_batch::RecordBatch> {
+        match self {
+            End::Postgres { ep, .. } => ferry_postgres::preview(ep, table, 5, where_).await,
+            End::Odps { src, .. } => ferry_odps::preview(src, table, partition, 5).await,
+            End::Parquet => ferry_parquet::preview(table, 5),
+        }
+    }
+}
+
+/// `schema.table` of every table and view outside the system schemas.
+async fn pg_tables(ep: &ferry_postgres::PgEndpoint) -> Result<Vec<String>> {
+    let client = ep.connect().await?;
+    let rows = client
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            ferry_postgres::pg_error(&format!("listing tables on {}", ep.display()), &e)
+        })?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// The table's primary key when it is one integer column.
+async fn pg_integer_pk(ep: &ferry_postgres::PgEndpoint, table: &str) -> Result<Option<String>> {
+    let client = ep.connect().await?;
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary",
+            &[&table],
+        )
+        .await
+        .map_err(|e| ferry_postgres::pg_error(&format!("primary key of {table}"), &e))?;
+    if rows.len() != 1 {
+        return Ok(None);
+    }
+    let name: String = rows[0].get(0);
+    let ty: String = rows[0].get(1);
+    Ok(matches!(ty.as_str(), "smallint" | "integer" | "bigint").then_some(name))
+}
+
+/// Tables of the datasource's project, through the REST API (`GET /projects/{p}/tables`).
+async fn odps_tables(src: &OdpsSource) -> Result<Vec<String>> {
+    use ferry_odps::client::{OdpsClient, Service};
+    let c = OdpsClient::from_source(src)?;
+    let path = format!(
+        "/projects/{}/tables",
+        ferry_odps::wire::sign::percent_encode(c.project())
+    );
+    let what = format!("tables of project {}", c.project());
+    let resp = c
+        .call(
+            Service::Api,
+            reqwest::Method::GET,
+            &path,
+            &[("expectmarker", "true".to_string())],
+            None,
+            &what,
+        )
+        .await?;
+    let body = resp.text().await.map_err(|e| c.transport(&what, e))?;
+    let mut names: Vec<String> = body
+        .split("<Table>")
+        .skip(1)
+        .filter_map(|t| {
+            let start = t.find("<Name>")? + "<Name>".len();
+            let end = t[start..].find("</Name>")? + start;
+            let raw = t[start..end].trim();
+            let raw = raw
+                .strip_prefix("<![CDATA[")
+                .and_then(|r| r.strip_suffix("]]>"))
+                .unwrap_or(raw);
+            Some(
+                raw.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&amp;", "&"),
+            )
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// How source columns meet target columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapping {
+    Name,
+    Position,
+    Hand,
+}
+
+/// A PostgreSQL identifier as a SELECT list entry: quoted unless it is a plain
+/// lower-case name.
+fn pg_ident(name: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "default",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "into",
+        "is",
+        "limit",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "primary",
+        "references",
+        "select",
+        "some",
+        "table",
+        "then",
+        "to",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "when",
+        "where",
+        "with",
+    ];
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain && !RESERVED.contains(&name) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// A constant in a mapping: `'text'` or a number.
+fn is_constant(expr: &str) -> bool {
+    let e = expr.trim();
+    (e.len() >= 2 && e.starts_with('\'') && e.ends_with('\'')) || e.parse::<f64>().is_ok()
+}
+
+/// The file name the job is saved under by default.
+fn default_out(source_table: &str, target_table: &str) -> PathBuf {
+    let short = |t: &str| {
+        let last = t
+            .trim_end_matches('/')
+            .rsplit(['/', '.'])
+            .find(|s| !s.is_empty() && *s != "parquet")
+            .unwrap_or("table")
+            .to_string();
+        last.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    PathBuf::from(format!(
+        "{}_to_{}.json",
+        short(source_table),
+        short(target_table)
+    ))
+}
+
+/// The default partition: the first key at the business date; the other keys match
+/// anything when reading (`*`) and have no default when writing.
+fn bizdate_partition(keys: &[String], reading: bool) -> Option<String> {
+    let (first, rest) = keys.split_first()?;
+    if !reading && !rest.is_empty() {
+        return None;
+    }
+    let mut parts = vec![format!("{first}=${{bdp.system.bizdate}}")];
+    parts.extend(rest.iter().map(|k| format!("{k}=*")));
+    Some(parts.join(","))
+}
+
+/// The names a list of tables is offered with.
+fn table_options(tables: &[String]) -> Vec<(String, String)> {
+    tables.iter().map(|t| (t.clone(), String::new())).collect()
+}
+
+/// The datasource choices: every catalog entry, then local Parquet files.
+fn datasource_options(catalog: &Catalog) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = catalog
+        .iter()
+        .map(|(n, d)| (n.to_string(), format!("({})", d.kind())))
+        .collect();
+    v.push((PARQUET.to_string(), "(local Parquet files)".to_string()));
+    v
+}
+
+/// Run the wizard; returns the exit code.
+pub async fn run(a: NewArgs) -> Result<i32> {
+    let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
+    let p = Prompter::new(a.yes);
+    if p.interactive() {
+        p.say("ferry job new: answer each question (Enter takes the [default]); every question has a flag, see ferry job new --help.\n");
+    }
+
+    // 1. the source
+    let ds_options = datasource_options(&catalog);
+    let from = p.choose(
+        "--from",
+        "Source datasource",
+        &ds_options,
+        a.from.as_deref(),
+        None,
+        false,
+    )?;
+    let source = End::open(&catalog, &from)?;
+    let source_table = match &source {
+        End::Parquet => p.text(
+            "--table",
+            "Source Parquet path (file, folder or glob)",
+            a.table.as_deref(),
+            None,
+        )?,
+        _ => {
+            let tables = if a.table.is_some() || !p.interactive() {
+                Vec::new()
+            } else {
+                source.tables(&p).await
+            };
+            p.choose(
+                "--table",
+                &format!("Source table on {from}"),
+                &table_options(&tables),
+                a.table.as_deref(),
+                None,
+                true,
+            )?
+        }
+    };
+    let (source_cols, source_keys) = source
+        .columns(&source_table)
+        .await
+        .map_err(|e| e.context(format!("source {from} {source_table}")))?;
+    if source_cols.is_empty() {
+        return Err(Error::schema(format!(
+            "source {from} {source_table}: no columns"
+        )));
+    }
+    let source_partition = match &source {
+        End::Odps { .. } if !source_keys.is_empty() => p.optional(
+            "--source-partition",
+            &format!(
+                "Source partition of {source_table} (keys {})",
+                source_keys.join(", ")
+            ),
+            a.source_partition.as_deref(),
+            bizdate_partition(&source_keys, true).as_deref(),
+        )?,
+        _ => None,
+    };
+    if p.interactive() {
+        let part = source_partition
+            .as_deref()
+            .filter(|s| !s.contains('$') && !s.contains('*'));
+        match source.preview(&source_table, part, None).await {
+            Ok(batch) => {
+                p.say(&format!("\nData preview of {source_table}:"));
+                let t = ferry_transform::sql::format_batches(
+                    &[batch],
+                    ferry_transform::sql::OutputFormat::Table,
+                )?;
+                p.say(&t);
+            }
+            Err(e) => p.say(&format!("(no preview: {e})")),
+        }
+        p.say(&format!(
+            "Columns: {}\n",
+            source_cols
+                .iter()
+                .map(|(n, t)| format!("{n} {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let where_ = match &source {
+        End::Postgres { .. } | End::Parquet => {
+            p.optional("--where", "Filter (where)", a.where_.as_deref(), None)?
+        }
+        End::Odps { .. } => None,
+    };
+    let split_pk = match &source {
+        End::Postgres { ep, .. } => {
+            let pk = pg_integer_pk(ep, &source_table).await.unwrap_or(None);
+            if let (Some(k), true) = (&pk, p.interactive()) {
+                p.say(&format!(
+                    "  {k} is an integer primary key: a good split key"
+                ));
+            }
+            p.optional(
+                "--split-pk",
+                "Split key (splitPk, an integer column)",
+                a.split_pk.as_deref(),
+                pk.as_deref(),
+            )?
+        }
+        _ => None,
+    };
+
+    // 2. the target
+    let to = p.choose(
+        "--to",
+        "Target datasource",
+        &ds_options,
+        a.to.as_deref(),
+        None,
+        false,
+    )?;
+    let target = End::open(&catalog, &to)?;
+    let target_table = match &target {
+        End::Parquet => {
+            let d = format!(
+                "staged/{}",
+                default_out(&source_table, "x")
+                    .to_string_lossy()
+                    .trim_end_matches("_to_x.json")
+            );
+            p.text(
+                "--target-table",
+                "Target folder for the Parquet files",
+                a.target_table.as_deref(),
+                Some(&d),
+            )?
+        }
+        _ => {
+            let tables = if a.target_table.is_some() || !p.interactive() {
+                Vec::new()
+            } else {
+                target.tables(&p).await
+            };
+            p.choose(
+                "--target-table",
+                &format!("Target table on {to}"),
+                &table_options(&tables),
+                a.target_table.as_deref(),
+                None,
+                true,
+            )?
+        }
+    };
+    let (target_cols, target_keys) = match &target {
+        End::Parquet => (source_cols.clone(), Vec::new()),
+        _ => target
+            .columns(&target_table)
+            .await
+            .map_err(|e| e.context(format!("target {to} {target_table}")))?,
+    };
+    let partition = match &target {
+        End::Odps { .. } if !target_keys.is_empty() => Some(p.text(
+            "--partition",
+            &format!(
+                "Target partition of {target_table} (keys {})",
+                target_keys.join(", ")
+            ),
+            a.partition.as_deref(),
+            bizdate_partition(&target_keys, false).as_deref(),
+        )?),
+        End::Odps { .. } => {
+            if let Some(part) = &a.partition {
+                return Err(Error::config(format!(
+                    "--partition {part}: {target_table} is not partitioned"
+                )));
+            }
+            None
+        }
+        _ => None,
+    };
+
+    // 3. the field mapping
+    let mapping_given = match (a.mapping.as_deref(), a.map.is_empty()) {
+        (Some(m), _) => Some(m.to_string()),
+        (None, false) => Some("hand".to_string()),
+        (None, true) => None,
+    };
+    let mapping_options = vec![
+        (
+            "name".to_string(),
+            "same name, case-insensitive".to_string(),
+        ),
+        (
+            "position".to_string(),
+            "first to first, second to second".to_string(),
+        ),
+        (
+            "hand".to_string(),
+            "a source column, expression or constant per target column".to_string(),
+        ),
+    ];
+    let mapping = match p
+        .choose(
+            "--mapping",
+            "Field mapping",
+            &mapping_options,
+            mapping_given.as_deref(),
+            Some("name"),
+            false,
+        )?
+        .as_str()
+    {
+        "position" => Mapping::Position,
+        "hand" => Mapping::Hand,
+        _ => Mapping::Name,
+    };
+    let quote_source = |name: &str| match &source {
+        End::Postgres { .. } => pg_ident(name),
+        _ => name.to_string(),
+    };
+    let find_source = |name: &str| {
+        source_cols
+            .iter()
+            .map(|(n, _)| n)
+            .chain(source_keys.iter())
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new(); // (target column, source expression)
+    match mapping {
+        Mapping::Name => {
+            for (t, _) in &target_cols {
+                if let Some(s) = find_source(t) {
+                    pairs.push((t.clone(), quote_source(&s)));
+                }
+            }
+            let unmatched_t: Vec<&str> = target_cols
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .filter(|t| !pairs.iter().any(|(pt, _)| pt == t))
+                .collect();
+            let unmatched_s: Vec<&str> = source_cols
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .filter(|s| !target_cols.iter().any(|(t, _)| t.eq_ignore_ascii_case(s)))
+                .collect();
+            if !unmatched_t.is_empty() {
+                p.say(&format!(
+                    "  target columns with no source column of the same name (left out): {}",
+                    unmatched_t.join(", ")
+                ));
+            }
+            if !unmatched_s.is_empty() {
+                p.say(&format!(
+                    "  source columns with no target column of the same name (not read): {}",
+                    unmatched_s.join(", ")
+                ));
+            }
+        }
+        Mapping::Position => {
+            for ((t, _), (s, _)) in target_cols.iter().zip(&source_cols) {
+                pairs.push((t.clone(), quote_source(s)));
+            }
+            if target_cols.len() != source_cols.len() {
+                p.say(&format!(
+                    "  {} source and {} target columns: the first {} are mapped",
+                    source_cols.len(),
+                    target_cols.len(),
+                    pairs.len()
+                ));
+            }
+        }
+        Mapping::Hand => {
+            let mut given: Vec<(String, String)> = Vec::new();
+            for m in &a.map {
+                let (t, e) = m.split_once('=').ok_or_else(|| {
+                    Error::config(format!("--map {m}: expected TARGET=EXPRESSION"))
+                })?;
+                let t = t.trim();
+                let Some((tn, _)) = target_cols.iter().find(|(c, _)| c.eq_ignore_ascii_case(t))
+                else {
+                    return Err(Error::config(format!(
+                        "--map {m}: {target_table} has no column {t} (columns: {})",
+                        target_cols
+                            .iter()
+                            .map(|(c, _)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                };
+                given.push((tn.clone(), e.trim().to_string()));
+            }
+            if !a.map.is_empty() {
+                pairs = given;
+            } else {
+                if p.interactive() {
+                    p.say("For each target column give a source column, an expression, a constant ('abc', 123) or - to leave it out.");
+                }
+                for (t, ty) in &target_cols {
+                    let d = find_source(t).map(|s| quote_source(&s));
+                    let answer =
+                        p.optional("--map", &format!("  {t} ({ty}) <-"), None, d.as_deref())?;
+                    if let Some(e) = answer {
+                        pairs.push((t.clone(), e));
+                    }
+                }
+            }
+            if !matches!(source, End::Postgres { .. }) {
+                for (t, e) in &pairs {
+                    if !is_constant(e) && find_source(e).is_none() {
+                        return Err(Error::config(format!(
+                            "--map {t}={e}: with a {} source a mapping is a source column or a constant ('abc', 123); functions are not supported",
+                            source.plugin()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::config(format!(
+            "no column of {source_table} maps to a column of {target_table}; use --mapping position or --map TARGET=EXPRESSION"
+        )));
+    }
+    if p.interactive() {
+        p.say("Mapping:");
+        for (t, e) in &pairs {
+            p.say(&format!("  {e:<24} -> {t}"));
+        }
+    }
+
+    // 4. the writer's options
+    let (pre_sql, post_sql) = match &target {
+        End::Parquet => (Vec::new(), Vec::new()),
+        _ => {
+            let what = if matches!(target, End::Odps { .. }) {
+                "ODPS SQL"
+            } else {
+                "SQL"
+            };
+            let pre = if a.pre_sql.is_empty() {
+                p.optional(
+                    "--pre-sql",
+                    &format!("{what} before the import (preSql)"),
+                    None,
+                    None,
+                )?
+                .into_iter()
+                .collect()
+            } else {
+                a.pre_sql.clone()
+            };
+            let post = if a.post_sql.is_empty() {
+                p.optional(
+                    "--post-sql",
+                    &format!("{what} after the import (postSql)"),
+                    None,
+                    None,
+                )?
+                .into_iter()
+                .collect()
+            } else {
+                a.post_sql.clone()
+            };
+            (pre, post)
+        }
+    };
+    let conflict = match &target {
+        End::Postgres { .. } => {
+            let options = vec![
+                (
+                    "insert".to_string(),
+                    "Insert Into: a conflicting row is dirty data".to_string(),
+                ),
+                (
+                    "ignore".to_string(),
+                    "On Conflict Do Nothing: keep the existing row".to_string(),
+                ),
+                (
+                    "update".to_string(),
+                    "On Conflict Do Update: overwrite the existing row".to_string(),
+                ),
+            ];
+            let given = a.conflict.as_deref().map(|c| {
+                match ferry_postgres::writer::config::ConflictMode::parse(c) {
+                    Some(ferry_postgres::writer::config::ConflictMode::Insert) => "insert",
+                    Some(ferry_postgres::writer::config::ConflictMode::Ignore) => "ignore",
+                    Some(ferry_postgres::writer::config::ConflictMode::Update) => "update",
+                    None => c,
+                }
+            });
+            Some(p.choose(
+                "--conflict",
+                "Primary key conflict",
+                &options,
+                given,
+                Some("insert"),
+                false,
+            )?)
+        }
+        _ => {
+            if let Some(c) = &a.conflict {
+                return Err(Error::config(format!(
+                    "--conflict {c}: only a PostgreSQL target has a conflict mode"
+                )));
+            }
+            None
+        }
+    };
+    let truncate = p.confirm(
+        "--truncate",
+        match &target {
+            End::Odps { .. } if partition.is_some() => {
+                "Empty the target partition first (truncate)?"
+            }
+            End::Parquet => "Replace the files written before (writeMode truncate)?",
+            _ => "Empty the target table first (truncate)?",
+        },
+        a.truncate,
+        !matches!(target, End::Postgres { .. }),
+    )?;
+
+    // 5. channel control
+    let concurrent = p
+        .number(
+            "--concurrent",
+            "Concurrent channels",
+            a.concurrent,
+            Some(2u64),
+        )?
+        .unwrap_or(1)
+        .max(1);
+    let mbps = p.number::<f64>("--mbps", "Maximum rate in MiB/s", a.mbps, None)?;
+    let error_limit = p.number::<u64>(
+        "--error-limit",
+        "Dirty records allowed before the job fails (errorLimit)",
+        a.error_limit,
+        Some(0),
+    )?;
+
+    // 6. the job
+    let mut reader = Map::new();
+    if let Some(ds) = source.datasource() {
+        reader.insert("datasource".into(), json!(ds));
+    }
+    match &source {
+        End::Parquet => {
+            reader.insert("path".into(), json!(source_table));
+        }
+        _ => {
+            reader.insert("table".into(), json!(source_table));
+        }
+    }
+    if let Some(part) = &source_partition {
+        reader.insert("partition".into(), json!(part));
+    }
+    reader.insert(
+        "column".into(),
+        json!(pairs.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()),
+    );
+    if matches!(source, End::Postgres { .. } | End::Parquet) {
+        if let Some(w) = &where_ {
+            reader.insert("where".into(), json!(w));
+        } else if matches!(source, End::Postgres { .. }) {
+            reader.insert("where".into(), json!(""));
+        }
+    }
+    if matches!(source, End::Postgres { .. }) {
+        reader.insert(
+            "splitPk".into(),
+            json!(split_pk.clone().unwrap_or_default()),
+        );
+    }
+
+    let mut writer = Map::new();
+    if let Some(ds) = target.datasource() {
+        writer.insert("datasource".into(), json!(ds));
+    }
+    let target_names: Vec<String> = pairs.iter().map(|(t, _)| t.clone()).collect();
+    match &target {
+        End::Parquet => {
+            writer.insert("path".into(), json!(target_table));
+            writer.insert("column".into(), json!(target_names));
+            writer.insert(
+                "writeMode".into(),
+                json!(if truncate { "truncate" } else { "append" }),
+            );
+        }
+        End::Odps { .. } => {
+            writer.insert("table".into(), json!(target_table));
+            if let Some(part) = &partition {
+                writer.insert("partition".into(), json!(part));
+            }
+            writer.insert("column".into(), json!(target_names));
+            writer.insert("truncate".into(), json!(truncate));
+            if !pre_sql.is_empty() {
+                writer.insert("preSql".into(), json!(pre_sql));
+            }
+            if !post_sql.is_empty() {
+                writer.insert("postSql".into(), json!(post_sql));
+            }
+        }
+        End::Postgres { .. } => {
+            writer.insert("table".into(), json!(target_table));
+            writer.insert("column".into(), json!(target_names));
+            writer.insert("preSql".into(), json!(pre_sql));
+            writer.insert("postSql".into(), json!(post_sql));
+            writer.insert(
+                "writeMode".into(),
+                json!(conflict.as_deref().unwrap_or("insert")),
+            );
+            writer.insert("truncate".into(), json!(truncate));
+        }
+    }
+
+    let mut speed = Map::new();
+    let mut error = Map::new();
+    if let Some(r) = error_limit {
+        error.insert("record".into(), json!(r));
+    }
+    let job = if a.datax {
+        speed.insert("channel".into(), json!(concurrent));
+        if let Some(m) = mbps.filter(|m| *m > 0.0) {
+            speed.insert("byte".into(), json!((m * 1_048_576.0).round() as u64));
+        }
+        let mut setting = Map::new();
+        setting.insert("speed".into(), Value::Object(speed));
+        if !error.is_empty() {
+            setting.insert("errorLimit".into(), Value::Object(error));
+        }
+        json!({
+            "job": {
+                "setting": setting,
+                "content": [{
+                    "reader": {"name": format!("{}reader", source.plugin()), "parameter": reader},
+                    "writer": {"name": format!("{}writer", target.plugin()), "parameter": writer}
+                }]
+            }
+        })
+    } else {
+        if let Some(m) = mbps.filter(|m| *m > 0.0) {
+            speed.insert("mbps".into(), json!(m));
+        }
+        speed.insert("concurrent".into(), json!(concurrent));
+        let mut setting = Map::new();
+        setting.insert("speed".into(), Value::Object(speed));
+        if !error.is_empty() {
+            setting.insert("errorLimit".into(), Value::Object(error));
+        }
+        json!({
+            "type": "job",
+            "version": "1.0",
+            "configuration": {
+                "reader": {"plugin": source.plugin(), "parameter": reader},
+                "writer": {"plugin": target.plugin(), "parameter": writer},
+                "setting": setting
+            }
+        })
+    };
+    let text = serde_json::to_string_pretty(&job)
+        .map_err(|e| Error::internal(format!("job json: {e}")))?
+        + "\n";
+    // the wizard must write what ferry reads
+    ferry_core::job::parse_job(
+        &text,
+        "the new job",
+        &ferry_core::vars::VarContext::new(
+            None,
+            None,
+            chrono::Local::now().date_naive(),
+            Default::default(),
+        ),
+    )
+    .map_err(|e| Error::internal(format!("the wizard wrote a job ferry cannot read: {e}")))?;
+
+    if p.interactive() {
+        p.say("\nThe job:");
+    }
+    print!("{text}");
+    let default_path = default_out(&source_table, &target_table);
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => PathBuf::from(p.text(
+            "--out",
+            "Save the job to",
+            None,
+            Some(&default_path.to_string_lossy()),
+        )?),
+    };
+    std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+    p.say(&format!(
+        "saved {}; check it with: ferry validate {0}; run it with: ferry run {0}",
+        out.display()
+    ));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_only_when_needed() {
+        assert_eq!(pg_ident("id"), "id");
+        assert_eq!(pg_ident("Name"), "\"Name\"");
+        assert_eq!(pg_ident("order"), "\"order\"");
+        assert!(is_constant("'abc'") && is_constant("123") && !is_constant("name"));
+        assert_eq!(
+            default_out("public.person", "hpg"),
+            PathBuf::from("person_to_hpg.json")
+        );
+        assert_eq!(
+            bizdate_partition(&["pt".into(), "ds".into()], true).unwrap(),
+            "pt=${bdp.system.bizdate},ds=*"
+        );
+    }
+}
