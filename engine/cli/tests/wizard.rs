@@ -620,6 +620,64 @@ fn flag_path_postgres_to_local_maxcompute_as_in_the_issue() {
         digest(&format!("{schema}.t"), "name"),
         digest(&format!("{schema}.s"), "\"Name\"")
     );
+
+    // the same import picked in a terminal: the tables are listed from the ODPS REST API
+    let tty_job = dir.path().join("import-tty.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(["job", "new", "--catalog"])
+        .arg(&catalog)
+        .args(["--to", "pg", "--target-table"])
+        .arg(format!("{schema}.t"))
+        .args([
+            "--mapping",
+            "name",
+            "--conflict",
+            "insert",
+            "--truncate",
+            "true",
+            "--concurrent",
+            "1",
+            "--error-limit",
+            "0",
+            "--out",
+        ])
+        .arg(&tty_job)
+        .env_remove("FERRY_CATALOG")
+        .env(PW_ENV, url_parts(&pg_url()).1)
+        .current_dir(dir.path());
+    let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    s.exp_string("Source datasource:").unwrap();
+    s.exp_string("number: ").unwrap();
+    s.send_line("odps_first").unwrap();
+    s.exp_string("Source table on odps_first:").unwrap();
+    s.exp_string("1) hpg").unwrap();
+    s.exp_string("number or name: ").unwrap();
+    s.send_line("1").unwrap();
+    s.exp_string("Source partition of hpg (keys pt)").unwrap();
+    s.exp_string("[pt=${bdp.system.bizdate}]: ").unwrap();
+    s.send_line("pt=20261122").unwrap();
+    s.exp_string("Data preview of hpg").unwrap();
+    s.exp_string("name 1").unwrap();
+    s.exp_string("(preSql)").unwrap();
+    s.send_line("").unwrap();
+    s.exp_string("(postSql)").unwrap();
+    s.send_line("").unwrap();
+    s.exp_string("Maximum rate in MiB/s").unwrap();
+    s.send_line("").unwrap();
+    s.exp_string("saved").unwrap();
+    s.exp_eof().unwrap();
+    let j = job_json(&tty_job);
+    assert_eq!(
+        j["configuration"]["reader"]["parameter"]["partition"],
+        "pt=20261122"
+    );
+    assert_eq!(j["configuration"]["writer"]["parameter"]["truncate"], true);
+    let out = run_job(&tty_job, &catalog, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        digest(&format!("{schema}.t"), "name"),
+        digest(&format!("{schema}.s"), "\"Name\"")
+    );
     runtime.block_on(server.shutdown()).unwrap();
 }
 
@@ -684,7 +742,7 @@ fn interactive_session_in_a_pseudo_terminal() {
     s.send_line("20").unwrap();
     s.exp_string("(errorLimit) [0]").unwrap();
     s.send_line("").unwrap();
-    s.exp_string("The job:").unwrap();
+    s.exp_string("== 6/6 Preview and save ==").unwrap();
     s.exp_string("Save the job to [s_to_t.json]: ").unwrap();
     s.send_line(out_file.to_str().unwrap()).unwrap();
     s.exp_string("saved").unwrap();

@@ -38,6 +38,13 @@ impl Prompter {
         }
     }
 
+    /// A section title, on a terminal only.
+    pub fn heading(&self, title: &str) {
+        if self.interactive {
+            println!("\n== {title} ==");
+        }
+    }
+
     fn missing(&self, flag: &str, question: &str) -> Error {
         if self.yes {
             Error::config(format!(
@@ -162,7 +169,14 @@ impl Prompter {
             return self.text(flag, question, None, default);
         }
         println!("{question}:");
-        for (i, (name, label)) in options.iter().enumerate() {
+        const SHOWN: usize = 200;
+        if options.len() > SHOWN {
+            println!(
+                "  ({} choices; the first {SHOWN} are shown, type any name)",
+                options.len()
+            );
+        }
+        for (i, (name, label)) in options.iter().enumerate().take(SHOWN) {
             if label.is_empty() {
                 println!("  {:>3}) {name}", i + 1);
             } else {
@@ -221,13 +235,15 @@ impl Prompter {
         }
     }
 
-    /// A number (parsed with `parse`); blank takes `default`, `-` means none.
+    /// A number; blank takes `default`. With `none` (e.g. "no cap") `-` answers "none";
+    /// without it an answer is required when there is no default.
     pub fn number<T: std::str::FromStr + ToString>(
         &self,
         flag: &str,
         question: &str,
         given: Option<T>,
         default: Option<T>,
+        none: Option<&str>,
     ) -> Result<Option<T>> {
         if let Some(g) = given {
             return Ok(Some(g));
@@ -236,16 +252,18 @@ impl Prompter {
             return Ok(default);
         }
         let d = default.as_ref().map(|d| d.to_string());
+        let prompt = match (&d, none) {
+            (Some(d), Some(n)) => format!("{question} [{d}] (- for {n}): "),
+            (Some(d), None) => format!("{question} [{d}]: "),
+            (None, Some(n)) => format!("{question} (blank for {n}): "),
+            (None, None) => format!("{question}: "),
+        };
         loop {
-            let prompt = match &d {
-                Some(d) => format!("{question} [{d}] (- for none): "),
-                None => format!("{question} (blank for none): "),
-            };
             let answer = self.read_line(&prompt)?;
-            if answer.is_empty() {
+            if answer.is_empty() && (default.is_some() || none.is_some()) {
                 return Ok(default);
             }
-            if answer == "-" {
+            if answer == "-" && none.is_some() {
                 return Ok(None);
             }
             match answer.parse::<T>() {

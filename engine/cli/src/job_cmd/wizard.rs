@@ -369,6 +369,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     }
 
     // 1. the source
+    p.heading("1/6 Source");
     let ds_options = datasource_options(&catalog);
     let from = p.choose(
         "--from",
@@ -424,10 +425,18 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         _ => None,
     };
     if p.interactive() {
+        // preview the partition of the default business date (yesterday)
+        let vars = ferry_core::vars::VarContext::new(
+            None,
+            None,
+            chrono::Local::now().date_naive(),
+            Default::default(),
+        );
         let part = source_partition
             .as_deref()
-            .filter(|s| !s.contains('$') && !s.contains('*'));
-        match source.preview(&source_table, part, None).await {
+            .filter(|s| !s.contains('*') && !s.contains('?'))
+            .and_then(|s| ferry_core::vars::resolve(s, &vars).ok());
+        match source.preview(&source_table, part.as_deref(), None).await {
             Ok(batch) => {
                 p.say(&format!("\nData preview of {source_table}:"));
                 let t = ferry_transform::sql::format_batches(
@@ -472,6 +481,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     };
 
     // 2. the target
+    p.heading("2/6 Target");
     let to = p.choose(
         "--to",
         "Target datasource",
@@ -541,6 +551,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     };
 
     // 3. the field mapping
+    p.heading("3/6 Field mapping");
     let mapping_given = match (a.mapping.as_deref(), a.map.is_empty()) {
         (Some(m), _) => Some(m.to_string()),
         (None, false) => Some("hand".to_string()),
@@ -691,6 +702,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     }
 
     // 4. the writer's options
+    p.heading("4/6 Target options");
     let (pre_sql, post_sql) = match &target {
         End::Parquet => (Vec::new(), Vec::new()),
         _ => {
@@ -782,21 +794,30 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     )?;
 
     // 5. channel control
+    p.heading("5/6 Channel control");
     let concurrent = p
         .number(
             "--concurrent",
             "Concurrent channels",
             a.concurrent,
             Some(2u64),
+            None,
         )?
         .unwrap_or(1)
         .max(1);
-    let mbps = p.number::<f64>("--mbps", "Maximum rate in MiB/s", a.mbps, None)?;
+    let mbps = p.number::<f64>(
+        "--mbps",
+        "Maximum rate in MiB/s",
+        a.mbps,
+        None,
+        Some("no cap"),
+    )?;
     let error_limit = p.number::<u64>(
         "--error-limit",
         "Dirty records allowed before the job fails (errorLimit)",
         a.error_limit,
         Some(0),
+        Some("no limit"),
     )?;
 
     // 6. the job
@@ -934,9 +955,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     )
     .map_err(|e| Error::internal(format!("the wizard wrote a job ferry cannot read: {e}")))?;
 
-    if p.interactive() {
-        p.say("\nThe job:");
-    }
+    p.heading("6/6 Preview and save");
     print!("{text}");
     let default_path = default_out(&source_table, &target_table);
     let out = match &a.out {
