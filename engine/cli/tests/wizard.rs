@@ -760,7 +760,7 @@ fn interactive_session_in_a_pseudo_terminal() {
     assert_eq!(w["writeMode"], "ignore");
     assert_eq!(w["preSql"], serde_json::json!(["DELETE FROM @table"]));
     assert_eq!(j["configuration"]["setting"]["speed"]["concurrent"], 3);
-    assert_eq!(j["configuration"]["setting"]["speed"]["mbps"], 20.0);
+    assert_eq!(j["configuration"]["setting"]["speed"]["mbps"], 20);
     let out = run_job(&out_file, &catalog, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(

@@ -365,7 +365,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
     let p = Prompter::new(a.yes);
     if p.interactive() {
-        p.say("ferry job new: answer each question (Enter takes the [default]); every question has a flag, see ferry job new --help.\n");
+        p.say("The job wizard: answer each question; Enter takes the [default]. Every question also has a flag (see --help).\n");
     }
 
     // 1. the source
@@ -921,7 +921,12 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         })
     } else {
         if let Some(m) = mbps.filter(|m| *m > 0.0) {
-            speed.insert("mbps".into(), json!(m));
+            let v = if m.fract() == 0.0 && m < 1e15 {
+                json!(m as u64)
+            } else {
+                json!(m)
+            };
+            speed.insert("mbps".into(), v);
         }
         speed.insert("concurrent".into(), json!(concurrent));
         let mut setting = Map::new();
