@@ -508,6 +508,33 @@ fn flag_path_postgres_to_parquet_runs() {
         csv.contains(&format!("1234,{},{}", 1234 * 1235 / 2, 1234 - nulls)),
         "{csv}"
     );
+
+    // and back from the Parquet files into PostgreSQL, mapped by name
+    let back = dir.path().join("back.json");
+    let out = with_pw(ferry())
+        .args(["job", "new", "--from", "parquet", "--table"])
+        .arg(&staged)
+        .args(["--to", "pg", "--target-table"])
+        .arg(format!("{schema}.t"))
+        .args(["--yes", "--out"])
+        .arg(&back)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = job_json(&back);
+    assert_eq!(j["configuration"]["reader"]["plugin"], "parquet");
+    assert_eq!(
+        j["configuration"]["reader"]["parameter"]["column"],
+        serde_json::json!(["id", "Name", "year"])
+    );
+    let out = run_job(&back, &catalog, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        digest(&format!("{schema}.t"), "name"),
+        digest(&format!("{schema}.s"), "\"Name\"")
+    );
 }
 
 #[test]
@@ -683,7 +710,7 @@ fn flag_path_postgres_to_local_maxcompute_as_in_the_issue() {
 
 #[test]
 fn interactive_session_in_a_pseudo_terminal() {
-    let schema = "wizard_tty";
+    let schema = "aaa_wizard_tty"; // sorts first in the (capped) table list
     source_and_target(schema, 800);
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog_with_pg(dir.path());
@@ -701,6 +728,9 @@ fn interactive_session_in_a_pseudo_terminal() {
     s.send_line("1").unwrap();
     s.exp_string("Source table on pg:").unwrap();
     s.exp_string(&format!("{schema}.s")).unwrap();
+    s.exp_string("number or name: ").unwrap();
+    s.send_line("public.no_such_table_for_the_wizard").unwrap();
+    s.exp_string("does not exist; try again").unwrap();
     s.exp_string("number or name: ").unwrap();
     s.send_line(&format!("{schema}.s")).unwrap();
     s.exp_string("Data preview").unwrap();

@@ -218,6 +218,47 @@ async fn odps_tables(src: &OdpsSource) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A table (or Parquet path) with its columns and partition keys. Tables are listed from
+/// the server on a terminal; a name that does not resolve is asked again there, and is an
+/// error otherwise.
+async fn pick_table(
+    p: &Prompter,
+    end: &End,
+    flag: &str,
+    question: &str,
+    given: Option<&str>,
+    default: Option<&str>,
+) -> Result<(String, Vec<(String, String)>, Vec<String>)> {
+    let tables = if given.is_some() || !p.interactive() {
+        Vec::new()
+    } else {
+        end.tables(p).await
+    };
+    loop {
+        let table = match end {
+            End::Parquet => p.text(flag, question, given, default)?,
+            _ => p.choose(
+                flag,
+                question,
+                &table_options(&tables),
+                given,
+                default,
+                true,
+            )?,
+        };
+        let what = format!("{} {table}", end.datasource().unwrap_or(PARQUET));
+        let err = match end.columns(&table).await {
+            Ok((cols, keys)) if !cols.is_empty() => return Ok((table, cols, keys)),
+            Ok(_) => Error::schema(format!("{what}: no columns")),
+            Err(e) => e.context(&what),
+        };
+        if given.is_some() || !p.interactive() {
+            return Err(err);
+        }
+        p.say(&format!("  {err}; try again"));
+    }
+}
+
 /// How source columns meet target columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mapping {
@@ -380,38 +421,18 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         false,
     )?;
     let source = End::open(&catalog, &from)?;
-    let source_table = match &source {
-        End::Parquet => p.text(
-            "--table",
-            "Source Parquet path (file, folder or glob)",
-            a.table.as_deref(),
-            None,
-        )?,
-        _ => {
-            let tables = if a.table.is_some() || !p.interactive() {
-                Vec::new()
-            } else {
-                source.tables(&p).await
-            };
-            p.choose(
-                "--table",
-                &format!("Source table on {from}"),
-                &table_options(&tables),
-                a.table.as_deref(),
-                None,
-                true,
-            )?
-        }
-    };
-    let (source_cols, source_keys) = source
-        .columns(&source_table)
-        .await
-        .map_err(|e| e.context(format!("source {from} {source_table}")))?;
-    if source_cols.is_empty() {
-        return Err(Error::schema(format!(
-            "source {from} {source_table}: no columns"
-        )));
-    }
+    let (source_table, source_cols, source_keys) = pick_table(
+        &p,
+        &source,
+        "--table",
+        &match &source {
+            End::Parquet => "Source Parquet path (file, folder or glob)".to_string(),
+            _ => format!("Source table on {from}"),
+        },
+        a.table.as_deref(),
+        None,
+    )
+    .await?;
     let source_partition = match &source {
         End::Odps { .. } if !source_keys.is_empty() => p.optional(
             "--source-partition",
@@ -491,7 +512,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         false,
     )?;
     let target = End::open(&catalog, &to)?;
-    let target_table = match &target {
+    let (target_table, target_cols, target_keys) = match &target {
         End::Parquet => {
             let d = format!(
                 "staged/{}",
@@ -499,35 +520,26 @@ pub async fn run(a: NewArgs) -> Result<i32> {
                     .to_string_lossy()
                     .trim_end_matches("_to_x.json")
             );
-            p.text(
+            let folder = p.text(
                 "--target-table",
                 "Target folder for the Parquet files",
                 a.target_table.as_deref(),
                 Some(&d),
-            )?
+            )?;
+            // Parquet files take the source's columns and names
+            (folder, source_cols.clone(), Vec::new())
         }
         _ => {
-            let tables = if a.target_table.is_some() || !p.interactive() {
-                Vec::new()
-            } else {
-                target.tables(&p).await
-            };
-            p.choose(
+            pick_table(
+                &p,
+                &target,
                 "--target-table",
                 &format!("Target table on {to}"),
-                &table_options(&tables),
                 a.target_table.as_deref(),
                 None,
-                true,
-            )?
+            )
+            .await?
         }
-    };
-    let (target_cols, target_keys) = match &target {
-        End::Parquet => (source_cols.clone(), Vec::new()),
-        _ => target
-            .columns(&target_table)
-            .await
-            .map_err(|e| e.context(format!("target {to} {target_table}")))?,
     };
     let partition = match &target {
         End::Odps { .. } if !target_keys.is_empty() => Some(p.text(
