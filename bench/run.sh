@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
-# ferry's project bench: on a throwaway PostgreSQL, generate the seed's `person` table and the
-# 16-column `wide` table, then measure, in the same run, PostgreSQL's own binary COPY and ferry
-# for PostgreSQL -> null, -> PostgreSQL, -> Parquet, at 1 and 2 channels. Writes bench/RESULTS.md.
+# ferry's project bench (issue #9), one command from the repo root on a fresh machine:
+# on a throwaway PostgreSQL and a local `ferry odps serve`, generate the seed's `person`
+# table and the 16-column `wide` table, then measure in the same run, each measurement
+# repeated (min and median):
+#   ferry   PostgreSQL -> null, -> PostgreSQL, -> Parquet, Parquet -> PostgreSQL,
+#           PostgreSQL -> ODPS and ODPS -> PostgreSQL, at 1 and 2 channels;
+#   psql    binary COPY out to /dev/null, COPY in from a file, and the `psql | psql` pipe;
+#   peers   ConnectorX + pyarrow, ADBC PostgreSQL + pyarrow, DuckDB's postgres extension,
+#           Sling, pyodps with pandas (from PyPI, in the venv of scripts/bench-venv.sh);
+# and write bench/RESULTS.md (tables, ratios, issue #9's targets met / not met).
 #
-#   bench/run.sh [PERSON_ROWS] [WIDE_ROWS]      (defaults 5000000 and 2000000)
-#   FERRY_BENCH_PROFILE=release bench/run.sh    (default: release)
+#   bench/run.sh [PERSON_ROWS] [WIDE_ROWS]      defaults 5000000 and 2000000
+#   bench/run.sh --big [PERSON_ROWS] [WIDE_ROWS] also 20M person rows (ferry legs), to show RSS stays flat
+#   FERRY_BENCH_BIG=1 / FERRY_BENCH_BIG_ROWS=N   same as --big / its row count (default 20000000)
+#   FERRY_BENCH_REPEAT=3                          runs per measurement
+#   FERRY_BENCH_PROFILE=release|dev               cargo profile (default release)
+#   FERRY_BENCH_OUT=PATH                          where to write the results (default bench/RESULTS.md)
+#   CARGO_TARGET_DIR                              default ~/.cache/ferry-target-bench (a warm release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+big=${FERRY_BENCH_BIG:-0}
+if [ "${1:-}" = --big ]; then big=1; shift; fi
 person_rows=${1:-5000000}
 wide_rows=${2:-2000000}
+big_rows=${FERRY_BENCH_BIG_ROWS:-20000000}
+repeat=${FERRY_BENCH_REPEAT:-3}
 profile=${FERRY_BENCH_PROFILE:-release}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target}
+results_md=${FERRY_BENCH_OUT:-$root/bench/RESULTS.md}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target-bench}
+command_line="bench/run.sh $([ "$big" = 1 ] && echo '--big ')$person_rows $wide_rows"
 
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+
+if ! command -v psql >/dev/null; then
+  log "installing the PostgreSQL client (psql)"
+  apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
+fi
+
+log "building ferry ($profile)"
 if [ "$profile" = release ]; then
   cargo build --release -p ferry-cli --quiet
   ferry="$CARGO_TARGET_DIR/release/ferry"
@@ -20,45 +46,84 @@ else
   cargo build -p ferry-cli --quiet
   ferry="$CARGO_TARGET_DIR/debug/ferry"
 fi
+log "bench venv (peers)"
+py=$("$root/scripts/bench-venv.sh")
 
 work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 chmod 755 "$work"   # the postgres user must reach the data dir inside
 pgdir="$work/pg"
-cleanup() { "$root/scripts/pg-stop.sh" "$pgdir" || true; rm -rf "$work"; }
+odps_pid=
+cleanup() {
+  if [ -n "$odps_pid" ]; then kill "$odps_pid" 2>/dev/null || true; wait "$odps_pid" 2>/dev/null || true; fi
+  "$root/scripts/pg-stop.sh" "$pgdir" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
-url=$("$root/scripts/pg-start.sh" "$pgdir")
+log "starting PostgreSQL"
+url=$("$root/scripts/pg-start.sh" "$pgdir" | tail -1)
 hostpart=${url#*@}
+pg_version=$(psql -X "$url" -tAc 'show server_version')
 export FERRY_CATALOG="$work/datasources.json"
 export FERRY_BENCH_PG_PASSWORD=ferry
 "$ferry" datasource add bench_pg --type postgresql --jdbc-url "jdbc:postgresql://$hostpart" \
   --username ferry --password-env FERRY_BENCH_PG_PASSWORD >/dev/null
 
-"$ferry" bench --generate person --rows "$person_rows" --into bench_pg
-"$ferry" bench --generate wide --rows "$wide_rows" --into bench_pg
-
-out="$work/results.txt"
-run() {
-  echo "\$ ferry bench $*" | tee -a "$out"
-  "$ferry" bench "$@" | tee -a "$out"
-  echo | tee -a "$out"
-}
-for t in public.person public.wide; do
-  run --from bench_pg --table "$t" --to null --channels 1,2 --split-pk id --baseline
-  run --from bench_pg --table "$t" --to bench_pg --channels 1,2 --split-pk id --baseline
-  run --from bench_pg --table "$t" --to "parquet:$work/staged" --channels 1,2 --split-pk id
+log "starting the local ODPS endpoint (ferry odps serve)"
+odps_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$ferry" odps serve --root "$work/odps" --listen "127.0.0.1:$odps_port" --auth none >"$work/odps.log" 2>&1 &
+odps_pid=$!
+for _ in $(seq 100); do
+  python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $odps_port), 1)" 2>/dev/null && break
+  sleep 0.1
 done
+odps_api="http://127.0.0.1:$odps_port/api"
+"$ferry" datasource add bench_odps --type odps --endpoint "$odps_api" --project bench \
+  --access-id ak --access-key sk >/dev/null
 
-{
-  echo "# ferry bench results"
-  echo
-  echo "Generated by \`bench/run.sh $person_rows $wide_rows\` (profile: $profile) on $(date -u +%Y-%m-%d)."
-  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr); PostgreSQL $(psql "$url" -tAc 'show server_version' 2>/dev/null || echo '?') on the same machine (fsync off)."
-  echo "Baselines are PostgreSQL's own binary COPY of the same table in the same run:"
-  echo "\`COPY t TO STDOUT (FORMAT binary)\` discarded, and \`COPY scratch FROM STDIN (FORMAT binary)\` of the same bytes."
-  echo "\`vs base\` is ferry's rows/s divided by the baseline's (COPY TO for -> null, COPY FROM for -> PostgreSQL)."
-  echo
-  echo '```'
-  cat "$out"
-  echo '```'
-} > "$root/bench/RESULTS.md"
-echo "wrote bench/RESULTS.md"
+results="$work/results.jsonl"
+: >"$results"
+fb() { # fb SHAPE LEG ferry-bench-args...
+  local shape=$1 leg=$2; shift 2
+  log "ferry $shape $leg"
+  "$py" bench/peers.py ferry --shape "$shape" --leg "$leg" -- "$ferry" bench "$@" --json --repeat "$repeat" \
+    | tee -a "$results" >&2
+}
+
+measure_shape() { # measure_shape SHAPE TABLE [ferry-only]
+  local shape=$1 t=$2 only=${3:-}
+  local name=${t#*.}
+  local staged="$work/staged_$name"
+  fb "$shape" pg-null --from bench_pg --table "$t" --to null --channels 1,2 --split-pk id --baseline
+  fb "$shape" pg-pg --from bench_pg --table "$t" --to bench_pg --channels 1,2 --split-pk id --baseline
+  fb "$shape" pg-parquet --from bench_pg --table "$t" --to "parquet:$staged" --channels 1,2 --split-pk id --baseline
+  fb "$shape" parquet-pg --from "parquet:$staged" --table "$t" --to bench_pg --channels 1,2 --baseline
+  [ -n "$only" ] && { rm -rf "$staged"; return; }
+  fb "$shape" pg-odps --from bench_pg --table "$t" --to bench_odps --channels 1,2 --split-pk id --keep
+  fb "$shape" odps-pg --from bench_odps --table "${name}_ferry_bench" --to bench_pg --channels 1,2
+  log "psql $shape"
+  "$py" bench/peers.py psql --shape "$shape" --pg-url "$url" --table "$t" --repeat "$repeat" --work "$work" \
+    | tee -a "$results" >&2
+  log "peers $shape"
+  "$py" bench/peers.py peers --shape "$shape" --pg-url "$url" --table "$t" --repeat "$repeat" --work "$work" \
+    --parquet-in "$staged" --odps-endpoint "$odps_api" --odps-table "${name}_ferry_bench" \
+    | tee -a "$results" >&2
+  "$ferry" odps sql --datasource bench_odps "DROP TABLE IF EXISTS ${name}_ferry_bench" >/dev/null 2>&1 || true
+  rm -rf "$staged"
+}
+
+log "generating person ($person_rows rows) and wide ($wide_rows rows)"
+"$ferry" bench --generate person --rows "$person_rows" --into bench_pg >&2
+"$ferry" bench --generate wide --rows "$wide_rows" --into bench_pg >&2
+measure_shape person public.person
+measure_shape wide public.wide
+if [ "$big" = 1 ]; then
+  log "generating person_big ($big_rows rows)"
+  psql -X -q "$url" -c "DROP TABLE public.person, public.wide" >/dev/null
+  "$ferry" bench --generate person --rows "$big_rows" --into bench_pg --table public.person_big >&2
+  repeat=1 measure_shape person-big public.person_big ferry-only
+fi
+
+"$py" bench/report.py "$results" --out "$results_md" --command "$command_line" --profile "$profile" \
+  --repeat "$repeat" --pg-version "$pg_version" --python "$py"
+cp "$results" "${results_md%.md}.jsonl"
+log "wrote $results_md (raw measurements: ${results_md%.md}.jsonl)"
