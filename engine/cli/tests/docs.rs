@@ -1,0 +1,1197 @@
+//! The documentation stays true to the code. No server is needed:
+//!
+//! * every ```json block in `README.md` and `docs/*.md`, and every file in
+//!   `testdata/jobs/`, that is a job parses with ferry's job loader, and its reader and
+//!   writer parameters pass the connectors' offline `check()`; a block that is a plugin
+//!   (`{"name": "postgresqlreader", "parameter": ..}`) is checked by its plugin, a
+//!   catalog by the catalog loader, anything else must at least be JSON. A block marked
+//!   ```` ```json fragment ```` or preceded by `<!-- not-a-job -->` is skipped. Failures
+//!   name `FILE:LINE` of the block;
+//! * `docs/cli.md` names every command and every long flag that `ferry --help` and each
+//!   subcommand's `--help` show (recursively), in that command's section, and names no
+//!   command or flag that does not exist;
+//! * each connector page documents every parameter key its config parser accepts, and
+//!   every key its parameter tables list is accepted. The accepted keys are read from the
+//!   parser itself (an unknown key with no near match gets "valid keys are: ...");
+//! * the type tables of `docs/odps.md` and `docs/parquet.md` agree with
+//!   `ferry_odps::wire::types::arrow_type` and with what `ferry_parquet::types` accepts
+//!   (the PostgreSQL table is tested in `connectors/postgres/tests/reader_docs.rs`);
+//! * relative links between the pages resolve.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::NaiveDate;
+use ferry_core::catalog::Catalog;
+use ferry_core::job::{parse_job, READER_PLUGINS, WRITER_PLUGINS};
+use ferry_core::plugin::{ReaderFactory, WriterFactory};
+use ferry_core::vars::{resolve_json, VarContext};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(rel: &str) -> String {
+    let p = repo().join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `README.md` and every `docs/*.md`, as repo-relative paths, sorted.
+fn doc_pages() -> Vec<String> {
+    let mut out = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    out.extend(docs);
+    out
+}
+
+/// The variables the examples use, for an instance scheduled 2025-11-01 00:00:00.
+fn vars() -> VarContext {
+    let params: BTreeMap<String, String> = [
+        ("year", "2024"),
+        ("region", "hz"),
+        ("n", "2"),
+        ("ak", "my-access-id"),
+        ("sk", "my-access-key"),
+        ("PGPASSWORD", "secret"),
+        ("table", "person"),
+        ("pgpass", "secret"),
+        ("bizdate_dash", "2025-10-31"),
+        ("nextdate_dash", "2025-11-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let day = NaiveDate::from_ymd_opt(2025, 11, 1).expect("date");
+    VarContext::new(None, None, day, params)
+}
+
+/// One fenced code block.
+struct Block {
+    /// `docs/x.md:LINE` of the opening fence.
+    at: String,
+    /// The info string (`json`, `json fragment`, `sh`).
+    info: String,
+    /// Whether `<!-- not-a-job -->` precedes it.
+    marked: bool,
+    body: String,
+}
+
+fn fenced_blocks(file: &str, text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut current: Option<Block> = None;
+    let mut prev = "";
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        match &mut current {
+            None if t.starts_with("```") => {
+                current = Some(Block {
+                    at: format!("{file}:{}", i + 1),
+                    info: t.trim_start_matches('`').trim().to_string(),
+                    marked: prev.contains("<!-- not-a-job -->"),
+                    body: String::new(),
+                })
+            }
+            Some(_) if t == "```" => out.extend(current.take()),
+            Some(b) => {
+                b.body.push_str(line);
+                b.body.push('\n');
+            }
+            None => {}
+        }
+        if !t.is_empty() {
+            prev = line;
+        }
+    }
+    assert!(current.is_none(), "{file}: unclosed code block");
+    out
+}
+
+/// Whether `text` has `"key"` followed by `:` (a JSON key, not a value).
+fn has_key(text: &str, key: &str) -> bool {
+    let pat = format!("\"{key}\"");
+    text.match_indices(&pat)
+        .any(|(i, _)| text[i + pat.len()..].trim_start().starts_with(':'))
+}
+
+fn is_job(text: &str) -> bool {
+    has_key(text, "steps")
+        || has_key(text, "job")
+        || has_key(text, "configuration")
+        || text.contains("\"type\": \"job\"")
+        || text.contains("\"type\":\"job\"")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
+/// Canonical plugin name for a name as written (`postgresqlreader`, `ODPS`).
+fn canonical(role: Role, written: &str) -> Option<&'static str> {
+    let table = match role {
+        Role::Reader => READER_PLUGINS,
+        Role::Writer => WRITER_PLUGINS,
+    };
+    let w = written.to_ascii_lowercase();
+    table
+        .iter()
+        .find(|(c, aliases)| *c == w || aliases.contains(&w.as_str()))
+        .map(|(c, _)| *c)
+}
+
+fn reader_factory(name: &str) -> Box<dyn ReaderFactory> {
+    match name {
+        "stream" => Box::new(ferry_stream::StreamReaderFactory),
+        "postgresql" => Box::new(ferry_postgres::PostgresReaderFactory),
+        "odps" => Box::new(ferry_odps::OdpsReaderFactory),
+        "parquet" => Box::new(ferry_parquet::ParquetReaderFactory),
+        other => panic!("no reader factory for {other}"),
+    }
+}
+
+fn writer_factory(name: &str) -> Box<dyn WriterFactory> {
+    match name {
+        "stream" => Box::new(ferry_stream::StreamWriterFactory),
+        "postgresql" => Box::new(ferry_postgres::writer::PostgresWriterFactory),
+        "odps" => Box::new(ferry_odps::OdpsWriterFactory),
+        "parquet" => Box::new(ferry_parquet::ParquetWriterFactory),
+        other => panic!("no writer factory for {other}"),
+    }
+}
+
+/// The connector's offline parameter check.
+fn check(role: Role, plugin: &str, params: &Value, path: &str) -> Result<(), String> {
+    let mut warnings = Vec::new();
+    match role {
+        Role::Reader => reader_factory(plugin).check(params, path, &mut warnings),
+        Role::Writer => writer_factory(plugin).check(params, path, &mut warnings),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Parse a job and check both plugins' parameters.
+fn check_job(text: &str, name: &str) -> Result<(), String> {
+    let job = parse_job(text, name, &vars()).map_err(|e| e.to_string())?;
+    check(
+        Role::Reader,
+        job.reader.plugin,
+        &job.reader.params,
+        &job.reader.path,
+    )?;
+    check(
+        Role::Writer,
+        job.writer.plugin,
+        &job.writer.params,
+        &job.writer.path,
+    )
+}
+
+/// A plugin block: `{"name": "odpswriter", "parameter": ..}`, `{"stepType": "odps",
+/// "category": "reader", "parameter": ..}`, `{"plugin": ..}` or `{"reader": {..}}`.
+fn check_plugin_block(v: &Value) -> Option<Result<(), String>> {
+    let obj = v.as_object()?;
+    for (key, role) in [("reader", Role::Reader), ("writer", Role::Writer)] {
+        if obj.len() == 1 {
+            if let Some(inner) = obj.get(key) {
+                return Some(check_plugin_object(inner, Some(role)));
+            }
+        }
+    }
+    obj.get("parameter")?;
+    Some(check_plugin_object(v, None))
+}
+
+fn check_plugin_object(v: &Value, role: Option<Role>) -> Result<(), String> {
+    let name = ["name", "stepType", "plugin"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .ok_or("a plugin block needs \"name\", \"stepType\" or \"plugin\"")?;
+    let lower = name.to_ascii_lowercase();
+    let role = role
+        .or(match v.get("category").and_then(Value::as_str) {
+            Some("reader") => Some(Role::Reader),
+            Some("writer") => Some(Role::Writer),
+            _ => None,
+        })
+        .or(if lower.ends_with("reader") {
+            Some(Role::Reader)
+        } else if lower.ends_with("writer") {
+            Some(Role::Writer)
+        } else {
+            None
+        })
+        .ok_or_else(|| {
+            format!("cannot tell whether {name:?} is a reader or a writer: add \"category\"")
+        })?;
+    let plugin = canonical(role, name).ok_or_else(|| format!("unknown plugin {name:?}"))?;
+    check(role, plugin, &v["parameter"], "parameter")
+}
+
+/// Check one ```json block; `Ok(kind)` says what it was checked as.
+fn check_json_block(b: &Block) -> Result<&'static str, String> {
+    if is_job(&b.body) {
+        return check_job(&b.body, &b.at).map(|_| "job");
+    }
+    let resolved = resolve_json(&b.body, &vars()).map_err(|e| e.to_string())?;
+    let trimmed = resolved.trim();
+    // `"key": value` fragments (a few keys of a larger object) must be JSON once braced.
+    let text = if trimmed.starts_with('"') {
+        format!("{{{trimmed}}}")
+    } else {
+        trimmed.to_string()
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    if let Some(r) = check_plugin_block(&v) {
+        return r.map(|_| "plugin");
+    }
+    if v.get("datasources").is_some() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("datasources.json");
+        std::fs::write(&path, &text).map_err(|e| e.to_string())?;
+        let cat = Catalog::load(&path).map_err(|e| e.to_string())?;
+        if cat.iter().count() == 0 {
+            return Err("a catalog example with no datasources".into());
+        }
+        return Ok("catalog");
+    }
+    Ok("json")
+}
+
+#[test]
+fn every_json_example_in_the_docs_is_valid() {
+    let mut failures = Vec::new();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for page in doc_pages() {
+        for b in fenced_blocks(&page, &read(&page)) {
+            let mut words = b.info.split_whitespace();
+            if words.next() != Some("json") {
+                continue;
+            }
+            if b.marked || words.any(|w| w == "fragment") {
+                *counts.entry("skipped").or_default() += 1;
+                continue;
+            }
+            match check_json_block(&b) {
+                Ok(kind) => *counts.entry(kind).or_default() += 1,
+                Err(e) => failures.push(format!("{}: {e}", b.at)),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "invalid JSON examples:\n{}",
+        failures.join("\n")
+    );
+    // jobs.md alone has five jobs; the connector pages have plugin blocks.
+    assert!(counts.get("job").copied().unwrap_or(0) >= 8, "{counts:?}");
+    assert!(
+        counts.get("plugin").copied().unwrap_or(0) >= 4,
+        "{counts:?}"
+    );
+    assert!(
+        counts.get("catalog").copied().unwrap_or(0) >= 1,
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn every_job_in_testdata_is_valid() {
+    let dir = repo().join("testdata/jobs");
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("testdata/jobs") {
+        let p = e.expect("dir entry").path();
+        let rel = format!(
+            "testdata/jobs/{}",
+            p.file_name().expect("name").to_string_lossy()
+        );
+        let text = read(&rel);
+        if !is_job(&text) {
+            continue;
+        }
+        n += 1;
+        if let Err(e) = check_job(&text, &rel) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(n >= 3, "only {n} jobs in testdata/jobs");
+}
+
+#[test]
+fn a_broken_example_is_reported_with_file_and_line() {
+    let text = "intro\n\n```json\n{\"job\": {\"content\": [{\"reader\": {\"name\": \"streamreader\", \"parameter\": {\"sliceRecordCont\": 1}}, \"writer\": {\"name\": \"streamwriter\", \"parameter\": {}}}]}}\n```\n";
+    let blocks = fenced_blocks("docs/x.md", text);
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].at, "docs/x.md:3");
+    let e = check_json_block(&blocks[0]).unwrap_err();
+    assert!(e.contains("did you mean \"sliceRecordCount\""), "{e}");
+    let frag = "<!-- not-a-job -->\n```json\n{nope\n```\n";
+    assert!(fenced_blocks("f.md", frag)[0].marked);
+}
+
+// ---------------------------------------------------------------------------------------
+// The CLI reference and --help
+
+/// One command of the `ferry` binary as its `--help` describes it.
+#[derive(Debug)]
+struct CliCommand {
+    /// `["datasource", "add"]`; empty for `ferry` itself.
+    path: Vec<String>,
+    /// Long flags (`--jdbc-url`), without `--help` / `--version`.
+    flags: Vec<String>,
+    /// Subcommand names (without `help`).
+    subcommands: Vec<String>,
+}
+
+fn help_text(path: &[String]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(path)
+        .arg("--help")
+        .output()
+        .expect("run ferry --help");
+    assert!(
+        out.status.success(),
+        "ferry {} --help failed: {}",
+        path.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Lines of the `NAME:` section of a help text (until the next unindented line).
+fn help_section<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| l.trim_end() != name)
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .collect()
+}
+
+fn parse_help(path: Vec<String>, text: &str) -> CliCommand {
+    let subcommands = help_section(text, "Commands:")
+        .iter()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| *w != "help")
+        .map(str::to_string)
+        .collect();
+    let mut flags = Vec::new();
+    for line in help_section(text, "Options:") {
+        let t = line.trim_start();
+        if !t.starts_with('-') {
+            continue; // a description line
+        }
+        for word in t.split([' ', ',']) {
+            if let Some(name) = word.strip_prefix("--") {
+                let name = name.split('=').next().unwrap_or(name);
+                if !name.is_empty() && name != "help" && name != "version" {
+                    flags.push(format!("--{name}"));
+                }
+            }
+        }
+    }
+    CliCommand {
+        path,
+        flags,
+        subcommands,
+    }
+}
+
+/// `ferry --help` and every subcommand's `--help`, recursively.
+fn cli_tree() -> Vec<CliCommand> {
+    let mut out = Vec::new();
+    let mut todo = vec![Vec::<String>::new()];
+    while let Some(path) = todo.pop() {
+        let cmd = parse_help(path.clone(), &help_text(&path));
+        for s in &cmd.subcommands {
+            let mut p = path.clone();
+            p.push(s.clone());
+            todo.push(p);
+        }
+        out.push(cmd);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The text under each markdown heading, keyed by the heading line.
+fn md_sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !in_fence && line.starts_with('#') {
+            out.push((line.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// Code in a page: inline code spans and the lines of fenced blocks (`\` continuations
+/// joined), each with its line number.
+fn code_snippets(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut in_fence = false;
+    let mut pending = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            let l = line.trim_end();
+            if let Some(head) = l.strip_suffix('\\') {
+                pending.push_str(head);
+                continue;
+            }
+            pending.push_str(l);
+            out.push((i + 1, std::mem::take(&mut pending)));
+        } else {
+            for (k, span) in line.split('`').enumerate() {
+                if k % 2 == 1 {
+                    out.push((i + 1, span.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `ferry ...` invocations in a snippet: the words after `ferry`, up to a `#` comment or
+/// a shell separator.
+fn invocations(snippet: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let s = snippet.trim_start().trim_start_matches("$ ");
+    // Only a snippet that starts with `ferry ` is a command line (`ferry cannot read` in a
+    // quoted message is not); `ferry a | ferry b` alternatives count each.
+    if !s.starts_with("ferry ") {
+        return out;
+    }
+    for (i, _) in s.match_indices("ferry ") {
+        let before = s[..i].trim_end().chars().last();
+        if i > 0 && !before.is_some_and(|c| c == '|' || c == ';' || c == '&') {
+            continue;
+        }
+        let rest = &s[i + "ferry ".len()..];
+        let rest = rest.split(" #").next().unwrap_or(rest);
+        // Shell separators end the command; `\|` (alternatives in a table) does not.
+        let rest = [" | ", "; ", " && ", " > "]
+            .iter()
+            .fold(rest, |r, sep| r.split(sep).next().unwrap_or(r));
+        let words: Vec<String> = rest.split_whitespace().map(|w| w.to_string()).collect();
+        out.push(words);
+    }
+    out
+}
+
+/// Resolve the words of an invocation to a command; `Err` names what is unknown.
+fn resolve_command<'a>(tree: &'a [CliCommand], words: &[String]) -> Result<&'a CliCommand, String> {
+    let mut path: Vec<String> = Vec::new();
+    loop {
+        let cmd = tree
+            .iter()
+            .find(|c| c.path == path)
+            .ok_or_else(|| format!("no command `ferry {}`", path.join(" ")))?;
+        if cmd.subcommands.is_empty() {
+            return Ok(cmd);
+        }
+        match words.get(path.len()) {
+            Some(w) if cmd.subcommands.contains(w) => path.push(w.clone()),
+            // `ferry datasource list \| remove NAME`: alternatives, `ferry odps ...`
+            Some(w) if w.starts_with('-') || w.starts_with('[') || w == "..." => return Ok(cmd),
+            None => return Ok(cmd),
+            Some(w) => {
+                return Err(format!(
+                    "`ferry {} {w}`: no such command (known: {})",
+                    path.join(" "),
+                    cmd.subcommands.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// Long flags in a text: `--name` not preceded by a word character.
+fn long_flags(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in text.match_indices("--") {
+        if text[..i]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
+            continue;
+        }
+        let name: String = text[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if name.len() > 1 && name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+            out.insert(format!("--{name}"));
+        }
+    }
+    out
+}
+
+/// Commands documented on another page rather than in docs/cli.md.
+const DOCUMENTED_ELSEWHERE: &[(&str, &str)] = &[
+    ("job new", "docs/wizard.md"),
+    ("job template", "docs/wizard.md"),
+];
+
+#[test]
+fn cli_reference_documents_every_command_and_flag() {
+    let tree = cli_tree();
+    assert!(tree.len() >= 15, "only {} commands found", tree.len());
+    let cli = read("docs/cli.md");
+    let sections = md_sections(&cli);
+    let mut missing = Vec::new();
+    for cmd in &tree {
+        if cmd.path.is_empty() {
+            continue;
+        }
+        let name = cmd.path.join(" ");
+        let full = format!("`ferry {name}`");
+        if !cli.contains(&format!("ferry {name}")) {
+            missing.push(format!("docs/cli.md never names `ferry {name}`"));
+            continue;
+        }
+        if !cmd.subcommands.is_empty() {
+            continue; // a group: its leaves have sections
+        }
+        let elsewhere = DOCUMENTED_ELSEWHERE.iter().find(|(c, _)| *c == name);
+        let (mut where_, mut text) = match sections.iter().find(|(h, _)| h.contains(&full)) {
+            Some((h, body)) => (format!("docs/cli.md section {h:?}"), body.clone()),
+            None if elsewhere.is_some() => (String::new(), String::new()),
+            None => {
+                missing.push(format!("docs/cli.md has no section headed {full}"));
+                continue;
+            }
+        };
+        // A command with its own page may document its flags there instead.
+        if let Some((_, page)) = elsewhere {
+            if repo().join(page).exists() {
+                where_ = format!("{where_} or {page}");
+                text.push_str(&read(page));
+            }
+        }
+        let documented = long_flags(&text);
+        for f in &cmd.flags {
+            if !documented.contains(f) {
+                missing.push(format!("`ferry {name} {f}` is not documented in {where_}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn docs_name_no_command_or_flag_that_does_not_exist() {
+    let tree = cli_tree();
+    let all_flags: BTreeSet<String> = tree
+        .iter()
+        .flat_map(|c| c.flags.iter().cloned())
+        .chain(["--help".to_string(), "--version".to_string()])
+        .collect();
+    let mut wrong = Vec::new();
+    // Every flag named anywhere in the CLI reference exists somewhere.
+    for f in long_flags(&read("docs/cli.md")) {
+        if !all_flags.contains(&f) {
+            wrong.push(format!("docs/cli.md names {f}, which no command has"));
+        }
+    }
+    // Every `ferry ...` invocation on every page names a real command with its own flags.
+    let mut checked = 0;
+    for page in doc_pages() {
+        for (line, snippet) in code_snippets(&read(&page)) {
+            for words in invocations(&snippet) {
+                checked += 1;
+                match resolve_command(&tree, &words) {
+                    Err(e) => wrong.push(format!("{page}:{line}: {e}")),
+                    Ok(cmd) => {
+                        let mut allowed: BTreeSet<String> = cmd.flags.iter().cloned().collect();
+                        // A group row (`ferry odps serve ... | ferry odps sql ...`) may use its
+                        // subcommands' flags.
+                        for c in tree.iter().filter(|c| c.path.starts_with(&cmd.path)) {
+                            allowed.extend(c.flags.iter().cloned());
+                        }
+                        allowed.insert("--help".into());
+                        for f in long_flags(&words.join(" ")) {
+                            if !allowed.contains(&f) {
+                                wrong.push(format!(
+                                    "{page}:{line}: `ferry {}` has no flag {f}",
+                                    cmd.path.join(" ")
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        checked >= 30,
+        "only {checked} ferry invocations found in the docs"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Connector parameters
+
+/// A key no parser accepts and none is near to, so the error lists every valid key.
+const PROBE: &str = "zz_qq_probe_9";
+
+/// The keys a plugin's parameter parser accepts at `at` (a JSON pointer into `base`
+/// where an object with the probe key is put), read from its "valid keys are" message.
+fn accepted_keys(role: Role, plugin: &str, base: Value, at: &str) -> Vec<String> {
+    let mut v = base;
+    let mut probe = serde_json::Map::new();
+    probe.insert(PROBE.into(), Value::from(1));
+    *v.pointer_mut(at).unwrap_or_else(|| panic!("no {at}")) = Value::Object(probe);
+    let e = check(role, plugin, &v, "p").expect_err("the probe key is rejected");
+    let list = e
+        .split_once("valid keys are: ")
+        .unwrap_or_else(|| panic!("{plugin} {role:?} {at}: no key list in {e:?}"))
+        .1;
+    list.split(", ").map(|k| k.trim().to_string()).collect()
+}
+
+/// Keys a plugin accepts, warns about and ignores (DataX compatibility); the warning is
+/// checked below, so a list that goes stale fails.
+fn ignored_keys(role: Role, plugin: &str) -> Vec<&'static str> {
+    match (role, plugin) {
+        (Role::Reader, "postgresql") => ferry_postgres::config::IGNORED.to_vec(),
+        (Role::Writer, "postgresql") => ferry_postgres::writer::config::IGNORED.to_vec(),
+        (Role::Reader, "odps") => vec![
+            "packageAuthorizedProject",
+            "preSql",
+            "postSql",
+            "calendarTimeZone",
+            "useDateWithCalendar",
+            "accountProvider",
+            "accountType",
+        ],
+        (Role::Writer, "odps") => vec!["accountType", "accountProvider", "writeTimeoutInMs"],
+        (Role::Reader, "parquet") => vec!["encoding", "fileType", "fieldDelimiter", "nullFormat"],
+        (Role::Writer, "parquet") => vec!["encoding", "fieldDelimiter", "fileType"],
+        (Role::Reader, "stream") => vec!["encoding"],
+        (Role::Writer, "stream") => vec!["encoding", "recordNumBeforeSleep", "sleepTime"],
+        _ => vec![],
+    }
+}
+
+/// Where each plugin's parameters are documented, and the nested objects whose keys
+/// count too (`connection[0]` of the PostgreSQL plugins, `column[0]` of stream).
+struct ParamPage {
+    role: Role,
+    plugin: &'static str,
+    page: &'static str,
+    headings: &'static [&'static str],
+    nested: &'static [(&'static str, &'static str)],
+}
+
+const PARAM_PAGES: &[ParamPage] = &[
+    ParamPage {
+        role: Role::Reader,
+        plugin: "postgresql",
+        page: "docs/postgresql.md",
+        headings: &["## Reader"],
+        nested: &[(r#"{"connection": [null]}"#, "/connection/0")],
+    },
+    ParamPage {
+        role: Role::Writer,
+        plugin: "postgresql",
+        page: "docs/postgresql.md",
+        headings: &["## Writer"],
+        nested: &[(r#"{"connection": [null]}"#, "/connection/0")],
+    },
+    ParamPage {
+        role: Role::Reader,
+        plugin: "odps",
+        page: "docs/odps.md",
+        headings: &["## Connection", "## Reader"],
+        nested: &[],
+    },
+    ParamPage {
+        role: Role::Writer,
+        plugin: "odps",
+        page: "docs/odps.md",
+        headings: &["## Connection", "## Writer"],
+        nested: &[],
+    },
+    ParamPage {
+        role: Role::Reader,
+        plugin: "parquet",
+        page: "docs/parquet.md",
+        headings: &["## Reader (`parquet`)"],
+        nested: &[],
+    },
+    ParamPage {
+        role: Role::Writer,
+        plugin: "parquet",
+        page: "docs/parquet.md",
+        headings: &["## Writer (`parquet`)"],
+        nested: &[],
+    },
+    ParamPage {
+        role: Role::Reader,
+        plugin: "stream",
+        page: "docs/stream.md",
+        headings: &["## Reader parameters"],
+        nested: &[(r#"{"column": [null]}"#, "/column/0")],
+    },
+    ParamPage {
+        role: Role::Writer,
+        plugin: "stream",
+        page: "docs/stream.md",
+        headings: &["## Writer parameters"],
+        nested: &[],
+    },
+];
+
+/// The text under `heading` (exact line), subsections included.
+fn section(text: &str, heading: &str) -> Option<String> {
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let mut lines = text.lines().skip_while(|l| l.trim_end() != heading);
+    lines.next()?;
+    let mut out = String::new();
+    let mut in_fence = false;
+    for l in lines {
+        if l.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        let h = l.chars().take_while(|c| *c == '#').count();
+        if !in_fence && h > 0 && h <= level && l[h..].starts_with(' ') {
+            break;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Identifier-like words inside backtick spans.
+fn code_words(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        for (k, span) in line.split('`').enumerate() {
+            if k % 2 == 1 {
+                for w in span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if !w.is_empty() {
+                        out.insert(w.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Keys named in the first column of the parameter tables (header `key` or `parameter`).
+fn table_keys(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_param_table = false;
+    for line in text.lines() {
+        if !line.starts_with('|') {
+            in_param_table = false;
+            continue;
+        }
+        let first = line
+            .trim_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim();
+        if first == "key" || first == "parameter" {
+            in_param_table = true;
+            continue;
+        }
+        if !in_param_table {
+            continue;
+        }
+        for (k, span) in first.split('`').enumerate() {
+            if k % 2 == 1 && span.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.insert(span.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn connector_pages_document_every_parameter() {
+    let mut wrong = Vec::new();
+    for p in PARAM_PAGES {
+        let text = read(p.page);
+        let mut doc = String::new();
+        for h in p.headings {
+            doc.push_str(
+                &section(&text, h).unwrap_or_else(|| panic!("{}: no heading {h:?}", p.page)),
+            );
+        }
+        let mut accepted: BTreeSet<String> = accepted_keys(p.role, p.plugin, Value::Null, "")
+            .into_iter()
+            .collect();
+        for (base, at) in p.nested {
+            let base: Value = serde_json::from_str(base).expect("base JSON");
+            accepted.extend(accepted_keys(p.role, p.plugin, base, at));
+        }
+        let ignored = ignored_keys(p.role, p.plugin);
+        for key in &ignored {
+            let mut warnings = Vec::new();
+            let params = serde_json::json!({ *key: "x" });
+            let r = match p.role {
+                Role::Reader => reader_factory(p.plugin).check(&params, "p", &mut warnings),
+                Role::Writer => writer_factory(p.plugin).check(&params, "p", &mut warnings),
+            };
+            let said = warnings.iter().any(|w| w.contains(&format!("p.{key}")));
+            let rejected = r.is_err_and(|e| e.to_string().contains("unknown key"));
+            if !said || rejected {
+                wrong.push(format!(
+                    "{:?} {}: {key} is not an ignored key any more (warnings: {warnings:?})",
+                    p.role, p.plugin
+                ));
+            }
+        }
+        let words = code_words(&doc);
+        for key in accepted
+            .iter()
+            .map(String::as_str)
+            .chain(ignored.iter().copied())
+        {
+            if !words.contains(key) {
+                wrong.push(format!(
+                    "{} ({}) does not document the {:?} parameter `{key}`",
+                    p.page,
+                    p.headings.join(", "),
+                    p.role
+                ));
+            }
+        }
+        for key in table_keys(&doc) {
+            if !accepted.contains(&key) && !ignored.contains(&key.as_str()) {
+                wrong.push(format!(
+                    "{} documents `{key}`, which the {} {:?} does not accept",
+                    p.page, p.plugin, p.role
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Type tables
+
+/// Rows `| a | b | ... |` of the first table under `heading`, as cells.
+fn table_rows(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let sec = section(text, heading).unwrap_or_else(|| panic!("no heading {heading:?}"));
+    sec.lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and separator
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// An Arrow type in the notation of docs/odps.md: `Int64`, `Timestamp(ms)`,
+/// `Decimal128(10,2)`, `List<item: Int64>`, `Struct<a: Int64, b: Utf8>`.
+fn doc_arrow(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::{DataType, TimeUnit};
+    match t {
+        DataType::Timestamp(u, tz) => {
+            let unit = match u {
+                TimeUnit::Second => "s",
+                TimeUnit::Millisecond => "ms",
+                TimeUnit::Microsecond => "µs",
+                TimeUnit::Nanosecond => "ns",
+            };
+            match tz {
+                Some(z) => format!("Timestamp({unit}, {z})"),
+                None => format!("Timestamp({unit})"),
+            }
+        }
+        DataType::Decimal128(p, s) => format!("Decimal128({p},{s})"),
+        DataType::Interval(u) => format!("Interval({u:?})"),
+        DataType::List(f) => format!("List<{}: {}>", f.name(), doc_arrow(f.data_type())),
+        DataType::Map(f, _) => format!("Map<{}: {}>", f.name(), doc_arrow(f.data_type())),
+        DataType::Struct(fields) => format!(
+            "Struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), doc_arrow(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The name of an ODPS type's variant; exhaustive, so a new variant fails to compile here
+/// until it is added (and then the doc table must list it).
+fn odps_variant(t: &ferry_odps::wire::OdpsType) -> &'static str {
+    use ferry_odps::wire::OdpsType as T;
+    match t {
+        T::Bigint => "bigint",
+        T::Int => "int",
+        T::Smallint => "smallint",
+        T::Tinyint => "tinyint",
+        T::Double => "double",
+        T::Float => "float",
+        T::Decimal { .. } => "decimal",
+        T::Boolean => "boolean",
+        T::String => "string",
+        T::Varchar(_) => "varchar",
+        T::Char(_) => "char",
+        T::Binary => "binary",
+        T::Date => "date",
+        T::Datetime => "datetime",
+        T::Timestamp => "timestamp",
+        T::TimestampNtz => "timestamp_ntz",
+        T::Json => "json",
+        T::IntervalDayTime => "interval_day_time",
+        T::IntervalYearMonth => "interval_year_month",
+        T::Array(_) => "array",
+        T::Map(..) => "map",
+        T::Struct(_) => "struct",
+    }
+}
+
+const ALL_ODPS_VARIANTS: &[&str] = &[
+    "bigint",
+    "int",
+    "smallint",
+    "tinyint",
+    "double",
+    "float",
+    "decimal",
+    "boolean",
+    "string",
+    "varchar",
+    "char",
+    "binary",
+    "date",
+    "datetime",
+    "timestamp",
+    "timestamp_ntz",
+    "json",
+    "interval_day_time",
+    "interval_year_month",
+    "array",
+    "map",
+    "struct",
+];
+
+#[test]
+fn odps_type_table_matches_the_code() {
+    use ferry_odps::wire::{arrow_type, OdpsType};
+    // Placeholders in the table, made concrete on both sides.
+    let odps_subst = [
+        ("(p,s)", "(10,2)"),
+        ("(n)", "(10)"),
+        ("<a:T,...>", "<a:bigint,b:string>"),
+        ("<K,V>", "<string,bigint>"),
+        ("<T>", "<bigint>"),
+    ];
+    let arrow_subst = [
+        ("(p,s)", "(10,2)"),
+        ("a: T, ...", "a: Int64, b: Utf8"),
+        ("key: K, value: V", "key: Utf8, value: Int64"),
+        ("item: T", "item: Int64"),
+    ];
+    let text = read("docs/odps.md");
+    let mut seen = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for row in table_rows(&text, "## Type mapping") {
+        let mut doc = row[1].clone();
+        for (a, b) in arrow_subst {
+            doc = doc.replace(a, b);
+        }
+        let names: Vec<&str> = row[0].split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "docs/odps.md: no type in {row:?}");
+        for name in names {
+            let mut concrete = name.to_string();
+            for (a, b) in odps_subst {
+                concrete = concrete.replace(a, b);
+            }
+            let t = match OdpsType::parse(&concrete) {
+                Ok(t) => t,
+                Err(e) => {
+                    wrong.push(format!("docs/odps.md: `{name}` is not an ODPS type: {e}"));
+                    continue;
+                }
+            };
+            seen.insert(odps_variant(&t));
+            let code = doc_arrow(&arrow_type(&t));
+            if code != doc {
+                wrong.push(format!(
+                    "docs/odps.md: `{name}` maps to {code} in the code, the table says {}",
+                    row[1]
+                ));
+            }
+        }
+    }
+    for v in ALL_ODPS_VARIANTS {
+        if !seen.contains(v) {
+            wrong.push(format!("docs/odps.md's type table has no row for `{v}`"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Concrete Arrow types for a name in docs/parquet.md's type table.
+fn parquet_doc_types(name: &str) -> Vec<arrow::datatypes::DataType> {
+    use arrow::datatypes::{DataType as D, Field, Fields, TimeUnit};
+    use std::sync::Arc;
+    let item = Arc::new(Field::new("item", D::Int64, true));
+    let entries = Arc::new(Field::new(
+        "entries",
+        D::Struct(Fields::from(vec![
+            Field::new("key", D::Utf8, false),
+            Field::new("value", D::Int64, true),
+        ])),
+        false,
+    ));
+    match name {
+        "Boolean" => vec![D::Boolean],
+        "Int8/16/32" => vec![D::Int8, D::Int16, D::Int32],
+        "UInt8/16/32" => vec![D::UInt8, D::UInt16, D::UInt32],
+        "Int64" => vec![D::Int64],
+        "UInt64" => vec![D::UInt64],
+        "Float32" => vec![D::Float32],
+        "Float64" => vec![D::Float64],
+        "Decimal128/256(p, s)" => vec![
+            D::Decimal128(10, 2),
+            D::Decimal128(38, 9),
+            D::Decimal256(50, 2),
+        ],
+        "Date32" => vec![D::Date32],
+        "Date64" => vec![D::Date64],
+        "Timestamp(unit, tz)" => [
+            TimeUnit::Second,
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+            TimeUnit::Nanosecond,
+        ]
+        .into_iter()
+        .flat_map(|u| [D::Timestamp(u, None), D::Timestamp(u, Some("UTC".into()))])
+        .collect(),
+        "Utf8" => vec![D::Utf8],
+        "LargeUtf8" => vec![D::LargeUtf8],
+        "Binary" => vec![D::Binary],
+        "LargeBinary" => vec![D::LargeBinary],
+        "FixedSizeBinary" => vec![D::FixedSizeBinary(16)],
+        "List" => vec![D::List(item)],
+        "Struct" => vec![D::Struct(Fields::from(vec![Field::new(
+            "a",
+            D::Int64,
+            true,
+        )]))],
+        "Map" => vec![D::Map(entries, false)],
+        other => {
+            panic!("docs/parquet.md: the test does not know Arrow type {other:?}; add it here")
+        }
+    }
+}
+
+#[test]
+fn parquet_type_table_lists_writable_types() {
+    use arrow::datatypes::{Field, Schema};
+    let text = read("docs/parquet.md");
+    let rows = table_rows(&text, "### Schema and types");
+    assert!(rows.len() >= 10, "{rows:?}");
+    let mut checked = 0;
+    for row in &rows {
+        for name in split_type_cell(&row[0]) {
+            for t in parquet_doc_types(&name) {
+                let schema = Schema::new(vec![Field::new("c", t.clone(), true)]);
+                ferry_parquet::types::check_writable(&schema, "w").unwrap_or_else(|e| {
+                    panic!("docs/parquet.md lists {name} but {t} is not writable: {e}")
+                });
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "{checked}");
+}
+
+/// `Int8/16/32, UInt8/16/32` → [`Int8/16/32`, `UInt8/16/32`]; `Float32 / Float64` →
+/// [`Float32`, `Float64`]; `List / Struct / Map` → three.
+fn split_type_cell(cell: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in cell.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 && c == ',' {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    parts
+        .iter()
+        .flat_map(|part| part.split(" / "))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Links
+
+#[test]
+fn relative_links_resolve() {
+    let mut broken = Vec::new();
+    let mut n = 0;
+    for page in doc_pages() {
+        let text = read(&page);
+        let dir = repo().join(&page).parent().expect("page dir").to_path_buf();
+        for (i, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("](") {
+                let target: String = line[at + 2..].chars().take_while(|c| *c != ')').collect();
+                let file = target.split('#').next().unwrap_or("");
+                if file.is_empty() || file.contains("://") || file.starts_with("mailto:") {
+                    continue;
+                }
+                n += 1;
+                if !dir.join(file).exists() {
+                    broken.push(format!(
+                        "{page}:{}: link to {target} does not resolve",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    assert!(n >= 10, "only {n} relative links");
+}
