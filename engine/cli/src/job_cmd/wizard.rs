@@ -977,12 +977,25 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     let default_path = default_out(&source_table, &target_table);
     let out = match &a.out {
         Some(o) => o.clone(),
-        None => PathBuf::from(p.text(
-            "--out",
-            "Save the job to",
-            None,
-            Some(&default_path.to_string_lossy()),
-        )?),
+        None => loop {
+            let o = PathBuf::from(p.text(
+                "--out",
+                "Save the job to",
+                None,
+                Some(&default_path.to_string_lossy()),
+            )?);
+            if !p.interactive()
+                || !o.exists()
+                || p.confirm(
+                    "--out",
+                    &format!("{} exists; replace it?", o.display()),
+                    None,
+                    false,
+                )?
+            {
+                break o;
+            }
+        },
     };
     std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
     p.say(&format!(
