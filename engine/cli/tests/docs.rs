@@ -179,9 +179,58 @@ fn check(role: Role, plugin: &str, params: &Value, path: &str) -> Result<(), Str
     .map_err(|e| e.to_string())
 }
 
-/// Parse a job and check both plugins' parameters.
+/// Compile DataX transformers over `columns` (the reader's column names, typed as the
+/// transform.md examples are: `id` Int64, `year` Int32, anything else Utf8), as
+/// `ferry validate` does once it knows the reader's schema.
+fn compile_transformers(
+    columns: &[String],
+    transformers: Vec<ferry_core::job::TransformerSpec>,
+) -> Result<(), String> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| {
+            let t = match c.as_str() {
+                "id" => DataType::Int64,
+                "year" => DataType::Int32,
+                _ => DataType::Utf8,
+            };
+            Field::new(c, t, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let spec = ferry_transform::TransformSpec {
+        source_schema: Arc::clone(&schema),
+        layout: (0..columns.len())
+            .map(ferry_core::plugin::ColumnSlot::Source)
+            .collect(),
+        filter: None,
+        transformers,
+        target_schema: schema,
+        empty_as_null: false,
+        path: "reader.parameter".into(),
+    };
+    ferry_transform::Transform::compile(spec)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Parse a job and check both plugins' parameters (and its transformers).
 fn check_job(text: &str, name: &str) -> Result<(), String> {
     let job = parse_job(text, name, &vars()).map_err(|e| e.to_string())?;
+    if !job.transformers.is_empty() {
+        let columns: Vec<String> = job.reader.params["column"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        compile_transformers(&columns, job.transformers.clone())?;
+    }
     check(
         Role::Reader,
         job.reader.plugin,
@@ -254,6 +303,20 @@ fn check_json_block(b: &Block) -> Result<&'static str, String> {
     if let Some(r) = check_plugin_block(&v) {
         return r.map(|_| "plugin");
     }
+    if let Some(list) = v.get("transformer").and_then(Value::as_array) {
+        // transform.md's fragments go into its example job: columns id, name, year.
+        let specs = list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ferry_core::job::TransformerSpec {
+                name: t["name"].as_str().unwrap_or_default().to_string(),
+                parameter: t["parameter"].clone(),
+                path: format!("transformer[{i}]"),
+            })
+            .collect();
+        let columns = ["id", "name", "year"].map(String::from);
+        return compile_transformers(&columns, specs).map(|_| "transformer");
+    }
     if v.get("datasources").is_some() {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let path = dir.path().join("datasources.json");
@@ -302,6 +365,10 @@ fn every_json_example_in_the_docs_is_valid() {
         counts.get("catalog").copied().unwrap_or(0) >= 1,
         "{counts:?}"
     );
+    assert!(
+        counts.get("transformer").copied().unwrap_or(0) >= 4,
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -336,6 +403,9 @@ fn a_broken_example_is_reported_with_file_and_line() {
     assert_eq!(blocks[0].at, "docs/x.md:3");
     let e = check_json_block(&blocks[0]).unwrap_err();
     assert!(e.contains("did you mean \"sliceRecordCount\""), "{e}");
+    let tf = "```json\n\"transformer\": [{\"name\": \"dx_sql\", \"parameter\": {\"columnIndex\": 1, \"expr\": \"upper(nmae)\"}}]\n```\n";
+    let e = check_json_block(&fenced_blocks("t.md", tf)[0]).unwrap_err();
+    assert!(e.contains("did you mean \"name\""), "{e}");
     let frag = "<!-- not-a-job -->\n```json\n{nope\n```\n";
     assert!(fenced_blocks("f.md", frag)[0].marked);
 }
@@ -1194,4 +1264,40 @@ fn relative_links_resolve() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
     assert!(n >= 10, "only {n} relative links");
+}
+
+// ---------------------------------------------------------------------------------------
+// Forms the docs promise
+
+/// docs/cli.md and docs/jobs.md promise DataX's `-p="-Dname=value -Dother=v"` and
+/// `-p name=value`; both must reach the job (a job using `${x}` and `${y}` validates).
+#[test]
+fn the_documented_variable_forms_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job = dir.path().join("vars.json");
+    std::fs::write(
+        &job,
+        r#"{"job": {"content": [{
+          "reader": {"name": "streamreader", "parameter": {"column": [{"type": "string", "value": "${x}-${y}"}], "sliceRecordCount": "${n}"}},
+          "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+    )
+    .expect("write job");
+    for args in [
+        vec!["-p=-Dx=1 -Dy=2 -Dn=3"],
+        vec!["--param=-Dx=1 -Dy=2 -Dn=3"],
+        vec!["-p", "x=1", "-p", "y=2", "--param", "n=3"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("validate")
+            .arg(&job)
+            .args(&args)
+            .env("FERRY_CATALOG", dir.path().join("none.json"))
+            .output()
+            .expect("run ferry validate");
+        assert!(
+            out.status.success(),
+            "ferry validate {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
