@@ -1160,6 +1160,14 @@ fn parquet_doc_types(name: &str) -> Vec<arrow::datatypes::DataType> {
         ],
         "Date32" => vec![D::Date32],
         "Date64" => vec![D::Date64],
+        "Time32" => vec![
+            D::Time32(TimeUnit::Second),
+            D::Time32(TimeUnit::Millisecond),
+        ],
+        "Time64" => vec![
+            D::Time64(TimeUnit::Microsecond),
+            D::Time64(TimeUnit::Nanosecond),
+        ],
         "Timestamp(unit, tz)" => [
             TimeUnit::Second,
             TimeUnit::Millisecond,
@@ -1300,4 +1308,91 @@ fn the_documented_variable_forms_work() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A type's kind for coverage: `Timestamp`, `Decimal128`, `List`, `Interval(YearMonth)`.
+fn type_kind(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as D;
+    match t {
+        D::Timestamp(..) => "Timestamp".into(),
+        D::Decimal128(..) => "Decimal128".into(),
+        D::Decimal256(..) => "Decimal256".into(),
+        D::List(_) => "List".into(),
+        D::Struct(_) => "Struct".into(),
+        D::Map(..) => "Map".into(),
+        D::Time32(_) => "Time32".into(),
+        D::Time64(_) => "Time64".into(),
+        D::FixedSizeBinary(_) => "FixedSizeBinary".into(),
+        D::Interval(u) => format!("Interval({u:?})"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `Int16`, `Decimal128(p,s)`, `Time64(µs)`, `Timestamp(µs, UTC)`, `List` as
+/// `ferry_postgres::types::TYPE_MAPPING` writes them.
+fn pg_mapping_type(s: &str) -> Option<arrow::datatypes::DataType> {
+    use arrow::datatypes::{DataType as D, Field, IntervalUnit, TimeUnit};
+    use std::sync::Arc;
+    Some(match s {
+        "Int16" => D::Int16,
+        "Int32" => D::Int32,
+        "Int64" => D::Int64,
+        "UInt32" => D::UInt32,
+        "Float32" => D::Float32,
+        "Float64" => D::Float64,
+        "Boolean" => D::Boolean,
+        "Utf8" => D::Utf8,
+        "Binary" => D::Binary,
+        "Date32" => D::Date32,
+        "Time64(µs)" => D::Time64(TimeUnit::Microsecond),
+        "Timestamp(µs)" => D::Timestamp(TimeUnit::Microsecond, None),
+        "Timestamp(µs, UTC)" => D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "Interval(MonthDayNano)" => D::Interval(IntervalUnit::MonthDayNano),
+        "List" => D::List(Arc::new(Field::new("item", D::Int64, true))),
+        "base type" => return None,
+        d if d.starts_with("Decimal128(") => D::Decimal128(19, 2),
+        other => panic!("the test does not know PostgreSQL's Arrow type {other:?}; add it here"),
+    })
+}
+
+/// Whatever a PostgreSQL or ODPS reader can produce is either in docs/parquet.md's type
+/// table (and writable) or named on that page as a type that cannot be staged.
+#[test]
+fn parquet_page_covers_every_type_the_readers_produce() {
+    use ferry_odps::wire::{arrow_type, OdpsType};
+    let text = read("docs/parquet.md");
+    let documented: BTreeSet<String> = table_rows(&text, "### Schema and types")
+        .iter()
+        .flat_map(|row| split_type_cell(&row[0]))
+        .flat_map(|name| parquet_doc_types(&name))
+        .map(|t| type_kind(&t))
+        .collect();
+    let mut produced = Vec::new();
+    for (pg, arrow) in ferry_postgres::types::TYPE_MAPPING {
+        if let Some(t) = pg_mapping_type(arrow) {
+            produced.push((format!("PostgreSQL {pg}"), t));
+        }
+    }
+    for v in ALL_ODPS_VARIANTS {
+        let example = match *v {
+            "decimal" => "decimal(10,2)".to_string(),
+            "varchar" | "char" => format!("{v}(10)"),
+            "array" => "array<bigint>".into(),
+            "map" => "map<string,bigint>".into(),
+            "struct" => "struct<a:bigint>".into(),
+            other => other.to_string(),
+        };
+        let t = OdpsType::parse(&example).expect("ODPS type");
+        produced.push((format!("ODPS {example}"), arrow_type(&t)));
+    }
+    let mut wrong = Vec::new();
+    for (what, t) in produced {
+        let kind = type_kind(&t);
+        if !documented.contains(&kind) && !text.contains(&kind) {
+            wrong.push(format!(
+                "{what} reads as {t}, which docs/parquet.md neither lists nor names as unwritable"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
