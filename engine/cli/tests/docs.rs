@@ -1396,3 +1396,179 @@ fn parquet_page_covers_every_type_the_readers_produce() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Troubleshooting messages
+
+/// Jobs that fail without any server, and the command that shows each failure.
+const BAD_JOBS: &[(&str, &str, &[&str])] = &[
+    (
+        "syn.json",
+        "{\n  \"type\": \"job\",\n  \"version\": \"1.0\",\n  \"configuration\": {\n    \"reader\": {\"plugin\": \"stream\", \"parameter\": {\"column\": [{\"type\": \"long\", \"value\": \"1\"}]}},\n    \"writer\": {\"plugin\": \"stream\" \"parameter\": {}}\n  }\n}\n",
+        &["validate", "syn.json"],
+    ),
+    (
+        "base.json",
+        r#"{"type": "job", "version": "1.0", "configuration": {
+  "reader": {"plugin": "stream", "parameter": {"column": [{"type": "long", "value": "1"}]}},
+  "writer": {"plugin": "stream", "parameter": {}},
+  "setting": {"speed": {"concurent": 2}}}}
+"#,
+        &["validate", "base.json"],
+    ),
+    (
+        "col.json",
+        r#"{"type": "job", "version": "1.0", "configuration": {
+  "reader": {"plugin": "stream", "parameter": {"column": [{"type": "long", "value": "1"}, {"type": "string", "value": "a"}, {"type": "long", "value": "1", "zz": 1}]}},
+  "writer": {"plugin": "stream", "parameter": {}}}}
+"#,
+        &["validate", "col.json"],
+    ),
+    (
+        "plug.json",
+        r#"{"type": "job", "version": "1.0", "configuration": {
+  "reader": {"plugin": "streem", "parameter": {}},
+  "writer": {"plugin": "stream", "parameter": {}}}}
+"#,
+        &["validate", "plug.json"],
+    ),
+    (
+        "vars.json",
+        r#"{"type": "job", "version": "1.0", "x": "$[yyyymmd]", "configuration": {
+  "reader": {"plugin": "postgresql", "parameter": {"datasource": "l_PostGreSql",
+    "table": "public.${tbl}", "column": ["id"]}},
+  "writer": {"plugin": "stream", "parameter": {}}}}
+"#,
+        &["validate", "vars.json"],
+    ),
+    (
+        "date.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1"}]}}, "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+        &["validate", "date.json", "--bizdate", "2026-13-01"],
+    ),
+    (
+        "count.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1", "name": "id"}, {"type": "string", "value": "x", "name": "name"}, {"type": "long", "value": "1", "name": "year"}], "sliceRecordCount": 3}},
+ "writer": {"name": "parquetwriter", "parameter": {"path": "out", "column": ["id", "name"]}}}]}}"#,
+        &["validate", "count.json"],
+    ),
+    (
+        "ds.json",
+        r#"{"type": "job", "version": "1.0", "configuration": {
+  "reader": {"plugin": "stream", "parameter": {"column": [{"type": "long", "value": "1"}]}},
+  "writer": {"plugin": "postgresql", "parameter": {"datasource": "l_PostgreSql", "table": "public.person", "column": ["id"]}}}}
+"#,
+        &["validate", "ds.json"],
+    ),
+    (
+        "down.json",
+        r#"{"type": "job", "version": "1.0", "configuration": {
+  "reader": {"plugin": "stream", "parameter": {"column": [{"type": "long", "value": "1"}]}},
+  "writer": {"plugin": "postgresql", "parameter": {"datasource": "l_PostGreSql", "table": "public.person", "column": ["id"]}}}}
+"#,
+        &["validate", "down.json"],
+    ),
+    (
+        "pw-a.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1", "name": "id"}], "sliceRecordCount": 3}},
+ "writer": {"name": "parquetwriter", "parameter": {"path": "pq/t", "fileName": "a"}}}]}}"#,
+        &["run", "pw-a.json", "--progress-secs", "0"],
+    ),
+    (
+        "pw-b.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "string", "value": "x", "name": "id"}], "sliceRecordCount": 3}},
+ "writer": {"name": "parquetwriter", "parameter": {"path": "pq/t", "fileName": "b"}}}]}}"#,
+        &["run", "pw-b.json", "--progress-secs", "0"],
+    ),
+    (
+        "pr.json",
+        r#"{"job": {"content": [{"reader": {"name": "parquetreader", "parameter": {"path": "pq/t", "column": ["id"]}},
+ "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+        &["run", "pr.json", "--progress-secs", "0"],
+    ),
+    (
+        "pr2.json",
+        r#"{"job": {"content": [{"reader": {"name": "parquetreader", "parameter": {"path": "pq/nothing"}},
+ "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+        &["validate", "pr2.json"],
+    ),
+    (
+        "dry.json",
+        r#"{"job": {"setting": {"dryRun": true}, "content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1"}]}}, "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+        &["validate", "dry.json"],
+    ),
+    (
+        "groovy.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1", "name": "id"}]}}, "writer": {"name": "streamwriter", "parameter": {}},
+ "transformer": [{"name": "dx_groovy", "parameter": {"code": "return record;"}}]}]}}"#,
+        &["validate", "groovy.json"],
+    ),
+];
+
+/// A Parquet file's job id (`b-18ead639a67e6c2d7fe7-000-00000.parquet`) as `<job>`.
+fn mask_job_ids(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        let run: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        out.push_str(&rest[..i]);
+        if run.len() >= 16 && rest[..i].ends_with('-') {
+            out.push_str("<job>");
+        } else {
+            out.push_str(&run);
+        }
+        rest = &rest[i + run.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `error:` lines docs/troubleshooting.md quotes are the ones ferry prints (run in a
+/// folder shown as `/tmp/w`, with a catalog whose servers do not exist).
+#[test]
+fn troubleshooting_quotes_real_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cat = dir.path().join("cat.json");
+    std::fs::write(
+        &cat,
+        r#"{"datasources": {
+  "l_PostGreSql": {"type": "postgresql", "jdbcUrl": "jdbc:postgresql://127.0.0.1:1/postgres", "username": "ferry", "password": "x"},
+  "odps_first": {"type": "odps", "endpoint": "http://127.0.0.1:1/api", "project": "demo", "accessId": "ak", "accessKey": "sk"}}}"#,
+    )
+    .expect("catalog");
+    let doc = mask_job_ids(&read("docs/troubleshooting.md"));
+    let shown = dir.path().display().to_string();
+    let mut missing = Vec::new();
+    for (file, text, args) in BAD_JOBS {
+        std::fs::write(dir.path().join(file), text).expect("job");
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(*args)
+            .current_dir(dir.path())
+            .env("FERRY_CATALOG", &cat)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run ferry");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if file.starts_with("pw-") {
+            assert!(out.status.success(), "{file}: {stderr}");
+            continue; // only writes the files the next job reads
+        }
+        assert!(!out.status.success(), "{file} should fail");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{file}: no error line in {stderr}"));
+        let line = mask_job_ids(&line.replace(&shown, "/tmp/w"));
+        if !doc.contains(&line) {
+            missing.push(format!("    {line}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/troubleshooting.md does not quote these messages:\n{}",
+        missing.join("\n")
+    );
+}
