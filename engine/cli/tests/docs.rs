@@ -1572,3 +1572,102 @@ fn troubleshooting_quotes_real_messages() {
         missing.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The settings and catalog references
+
+/// Keys listed after "valid keys are: " or "expected one of `a`, `b`" in an error.
+fn listed_keys(msg: &str) -> BTreeSet<String> {
+    if let Some((_, list)) = msg.split_once("valid keys are: ") {
+        return list.split(", ").map(|k| k.trim().to_string()).collect();
+    }
+    let (_, list) = msg
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("no key list in {msg:?}"));
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn jobs_md_settings_table_lists_every_setting() {
+    let probe = |setting: &str| {
+        let text = format!(
+            r#"{{"job": {{"setting": {setting}, "content": [{{"reader": {{"name": "streamreader", "parameter": {{}}}}, "writer": {{"name": "streamwriter", "parameter": {{}}}}}}]}}}}"#
+        );
+        let e = parse_job(&text, "p.json", &vars()).expect_err("probe rejected");
+        listed_keys(&e.to_string())
+    };
+    let mut code: BTreeSet<String> = BTreeSet::new();
+    for k in probe(&format!(r#"{{"{PROBE}": 1}}"#)) {
+        if k == "speed" || k == "errorLimit" {
+            let inner = probe(&format!(r#"{{"{k}": {{"{PROBE}": 1}}}}"#));
+            code.extend(inner.into_iter().map(|i| format!("{k}.{i}")));
+        } else {
+            code.insert(k);
+        }
+    }
+    assert!(code.len() >= 9, "{code:?}");
+    let text = read("docs/jobs.md");
+    let rows = table_rows(&text, "## Settings");
+    let documented: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r[0].split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        code, documented,
+        "docs/jobs.md's Settings table (right) and the job parser (left) disagree"
+    );
+}
+
+#[test]
+fn datasources_md_lists_every_catalog_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = read("docs/datasources.md");
+    let sec = section(&text, "# The datasource catalog").expect("page");
+    // Rows: | type | key | meaning |; a blank type continues the previous one.
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current = String::new();
+    for line in sec.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() < 3 || cells[0] == "type" || cells[0].starts_with("---") {
+            continue;
+        }
+        if !cells[0].is_empty() {
+            current = cells[0].split('`').nth(1).unwrap_or(cells[0]).to_string();
+        }
+        for k in cells[1].split('`').skip(1).step_by(2) {
+            documented
+                .entry(current.clone())
+                .or_default()
+                .insert(k.to_string());
+        }
+    }
+    let shared = documented.remove("all").unwrap_or_default();
+    assert_eq!(documented.len(), 2, "{documented:?}");
+    for (kind, keys) in &documented {
+        let path = dir.path().join(format!("{kind}.json"));
+        std::fs::write(
+            &path,
+            format!(r#"{{"datasources": {{"a": {{"type": "{kind}", "{PROBE}": 1}}}}}}"#),
+        )
+        .expect("write");
+        let e = Catalog::load(&path)
+            .expect_err("probe rejected")
+            .to_string();
+        let code = listed_keys(&e);
+        let doc: BTreeSet<String> = keys.union(&shared).cloned().collect();
+        assert_eq!(
+            code, doc,
+            "docs/datasources.md (right) and the catalog parser (left) disagree on {kind}"
+        );
+    }
+}
