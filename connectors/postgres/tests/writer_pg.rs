@@ -50,6 +50,15 @@ fn ctx(channels: usize) -> BuildContext {
 }
 
 async fn build(params: serde_json::Value) -> ferry_core::Result<Arc<dyn Writer>> {
+    build_ch(params, 1).await
+}
+
+/// Build for a job of `channels` channels (1: the single-transaction plan; more: two-phase
+/// or staged).
+async fn build_ch(
+    params: serde_json::Value,
+    channels: usize,
+) -> ferry_core::Result<Arc<dyn Writer>> {
     let mut p = params;
     let table = p["table"].take();
     let obj = p.as_object_mut().unwrap();
@@ -58,7 +67,9 @@ async fn build(params: serde_json::Value) -> ferry_core::Result<Arc<dyn Writer>>
         "connection".into(),
         json!([{"jdbcUrl": pg_url(), "table": [table]}]),
     );
-    PostgresWriterFactory.build(&p, "writer", &ctx(1)).await
+    PostgresWriterFactory
+        .build(&p, "writer", &ctx(channels))
+        .await
 }
 
 async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
@@ -287,15 +298,25 @@ fn chrono_like(s: &str) -> i64 {
 }
 
 async fn conflict_case(schema: &str, mode: &str) -> (Vec<String>, u64, u64) {
+    let one = conflict_case_ch(schema, mode, 1).await;
+    // The same through the staged plan (several channels, one of them used).
+    let staged = conflict_case_ch(&format!("{schema}_st"), mode, 2).await;
+    assert_eq!(one, staged, "single-transaction and staged plans differ");
+    one
+}
+
+async fn conflict_case_ch(schema: &str, mode: &str, channels: usize) -> (Vec<String>, u64, u64) {
     let c = setup(
         schema,
         "CREATE TABLE t (id int4 PRIMARY KEY, name text); INSERT INTO t VALUES (1, 'old'), (2, 'old');",
     )
     .await;
-    let w =
-        build(json!({"table": format!("{schema}.t"), "column": ["id", "name"], "writeMode": mode}))
-            .await
-            .unwrap();
+    let w = build_ch(
+        json!({"table": format!("{schema}.t"), "column": ["id", "name"], "writeMode": mode}),
+        channels,
+    )
+    .await
+    .unwrap();
     let b = id_name_batch(&w, vec![2, 3, 4, 3], vec!["new", "new", "new", "newer"]);
     let dirty = DirtyCollector::in_memory();
     let n = run(&w, vec![b], dirty.clone()).await.unwrap();
@@ -516,15 +537,27 @@ async fn clear_errors_for_missing_table_unknown_column_and_bad_password() {
 
 #[tokio::test]
 async fn pre_and_post_sql_run_with_the_load_in_one_transaction() {
+    pre_and_post_sql("w_prepost", 1).await;
+}
+
+#[tokio::test]
+async fn pre_and_post_sql_staged_run_with_the_load_in_one_transaction() {
+    pre_and_post_sql("w_prepost_st", 2).await;
+}
+
+async fn pre_and_post_sql(schema: &str, channels: usize) {
     let c = setup(
-        "w_prepost",
+        schema,
         "CREATE TABLE t (id int4 PRIMARY KEY, name text); CREATE TABLE log (msg text);
          INSERT INTO t VALUES (1, 'old'), (2, 'old');",
     )
     .await;
-    let w = build(json!({"table": "w_prepost.t", "column": ["id", "name"],
+    let w = build_ch(
+        json!({"table": format!("{schema}.t"), "column": ["id", "name"],
         "preSql": ["DELETE FROM @table WHERE id = 1"],
-        "postSql": ["INSERT INTO w_prepost.log SELECT 'rows=' || count(*) FROM @table"]}))
+        "postSql": [format!("INSERT INTO {schema}.log SELECT 'rows=' || count(*) FROM @table")]}),
+        channels,
+    )
     .await
     .unwrap();
     let b = id_name_batch(&w, vec![1, 3], vec!["new", "new"]);
@@ -534,28 +567,33 @@ async fn pre_and_post_sql_run_with_the_load_in_one_transaction() {
     sink.write(b).await.unwrap();
     let r = sink.finish().await.unwrap();
     // Nothing visible before commit: preSql has not run either.
-    assert_eq!(count(&c, "w_prepost.t").await, 2);
+    assert_eq!(count(&c, &format!("{schema}.t")).await, 2);
     w.commit(vec![r]).await.unwrap();
     assert_eq!(
-        texts(&c, "SELECT id || '=' || name FROM w_prepost.t ORDER BY id").await,
+        texts(
+            &c,
+            &format!("SELECT id || '=' || name FROM {schema}.t ORDER BY id")
+        )
+        .await,
         vec!["1=new", "2=old", "3=new"]
     );
     assert_eq!(
-        texts(&c, "SELECT msg FROM w_prepost.log").await,
+        texts(&c, &format!("SELECT msg FROM {schema}.log")).await,
         vec!["rows=3"]
     );
     // Staging tables are gone.
     let left: i64 = c
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'w_prepost' AND tablename LIKE 'ferry_stage%'", &[])
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'ferry_stage%'", &[&schema])
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
 
     // truncate + a failing postSql: nothing changes.
-    let w = build(
-        json!({"table": "w_prepost.t", "column": ["id", "name"], "truncate": true,
+    let w = build_ch(
+        json!({"table": format!("{schema}.t"), "column": ["id", "name"], "truncate": true,
         "postSql": ["SELECT 1/0"]}),
+        channels,
     )
     .await
     .unwrap();
@@ -563,14 +601,17 @@ async fn pre_and_post_sql_run_with_the_load_in_one_transaction() {
     let err = run(&w, vec![b], dirty).await.unwrap_err();
     assert!(err.to_string().contains("division by zero"), "{err}");
     w.abort(vec![]).await.unwrap();
-    assert_eq!(count(&c, "w_prepost.t").await, 3);
+    assert_eq!(count(&c, &format!("{schema}.t")).await, 3);
 }
 
 async fn two_channels(schema: &str, commit: bool) {
     let c = setup(schema, "CREATE TABLE t (id int4 PRIMARY KEY, name text);").await;
-    let w = build(json!({"table": format!("{schema}.t"), "column": ["id", "name"]}))
-        .await
-        .unwrap();
+    let w = build_ch(
+        json!({"table": format!("{schema}.t"), "column": ["id", "name"]}),
+        2,
+    )
+    .await
+    .unwrap();
     w.prepare().await.unwrap();
     let mut a = w.open(0, DirtyCollector::in_memory()).await.unwrap();
     let mut b = w.open(1, DirtyCollector::in_memory()).await.unwrap();
@@ -617,12 +658,12 @@ async fn plans_follow_the_parameters() {
         "CREATE TABLE t (id int4 PRIMARY KEY, name text);",
     )
     .await;
-    let plan = |v: serde_json::Value| async move {
+    let plan = |v: serde_json::Value, channels: usize| async move {
         let mut p = v;
         p["connection"] = json!([{"jdbcUrl": pg_url(), "table": ["w_plans.t"]}]);
         p["column"] = json!(["*"]);
         let w = PostgresWriterFactory
-            .build(&p, "writer", &ctx(1))
+            .build(&p, "writer", &ctx(channels))
             .await
             .unwrap();
         let _ = w;
@@ -631,19 +672,36 @@ async fn plans_follow_the_parameters() {
         let cfg = ferry_postgres::writer::config::WriterConfig::parse(&p, "writer", &mut warnings)
             .unwrap();
         let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
-        ferry_postgres::writer::PostgresWriter::connect(ep, cfg)
+        ferry_postgres::writer::PostgresWriter::connect(ep, cfg, channels)
             .await
             .unwrap()
             .plan()
     };
-    assert_eq!(plan(json!({})).await, CommitPlan::TwoPhase);
-    assert_eq!(plan(json!({"truncate": true})).await, CommitPlan::Staged);
+    assert_eq!(plan(json!({}), 1).await, CommitPlan::Single);
     assert_eq!(
-        plan(json!({"writeMode": "ignore"})).await,
+        plan(
+            json!({"truncate": true, "preSql": ["select 1"], "writeMode": "update"}),
+            1
+        )
+        .await,
+        CommitPlan::Single
+    );
+    assert_eq!(plan(json!({}), 2).await, CommitPlan::TwoPhase);
+    assert_eq!(plan(json!({"truncate": true}), 2).await, CommitPlan::Staged);
+    assert_eq!(
+        plan(json!({"preSql": ["select 1"]}), 2).await,
         CommitPlan::Staged
     );
     assert_eq!(
-        plan(json!({"atomic": "false"})).await,
+        plan(json!({"postSql": ["select 1"]}), 4).await,
+        CommitPlan::Staged
+    );
+    assert_eq!(
+        plan(json!({"writeMode": "ignore"}), 2).await,
+        CommitPlan::Staged
+    );
+    assert_eq!(
+        plan(json!({"atomic": "false"}), 1).await,
         CommitPlan::PerChannel
     );
 }
@@ -677,4 +735,76 @@ async fn values_the_encoder_rejects_are_dirty_and_the_rest_loads() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("invalid uuid \\\"not-a-uuid\\\""), "{text}");
     assert!(text.contains("\"row\":1"), "{text}");
+}
+
+#[tokio::test]
+async fn single_transaction_truncate_reloads_the_same_keys_invisibly() {
+    let c = setup(
+        "w_single",
+        "CREATE TABLE t (id int4 PRIMARY KEY, name text);
+         INSERT INTO t SELECT g, 'old' FROM generate_series(1, 1000) g;",
+    )
+    .await;
+    let w = build(
+        json!({"table": "w_single.t", "column": ["id", "name"], "truncate": true,
+        "preSql": ["INSERT INTO @table VALUES (5000, 'pre')"]}),
+    )
+    .await
+    .unwrap();
+    w.prepare().await.unwrap();
+    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    // The same keys again (a full reload), plus one duplicate within the load: dirty.
+    let mut ids: Vec<i32> = (1..=1000).collect();
+    ids.push(7);
+    let names = vec!["new"; ids.len()];
+    assert_eq!(
+        sink.write(id_name_batch(&w, ids, names)).await.unwrap(),
+        1000
+    );
+    let r = sink.finish().await.unwrap();
+    // Before the commit the truncate's lock keeps readers waiting: they never see an
+    // empty or half-loaded table.
+    let err = c
+        .batch_execute(
+            "BEGIN; SET LOCAL lock_timeout = '300ms'; SELECT count(*) FROM w_single.t; COMMIT",
+        )
+        .await
+        .unwrap_err();
+    let code = err.as_db_error().map(|d| d.code().code().to_string());
+    assert_eq!(code.as_deref(), Some("55P03"), "{err:?}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    let rep = w.commit(vec![r]).await.unwrap();
+    assert_eq!(rep.rows, 1000);
+    // truncate ran after preSql: the preSql row is gone too; every key is the new row.
+    assert_eq!(
+        texts(&c, "SELECT name || count(*) FROM w_single.t GROUP BY name").await,
+        vec!["new1000"]
+    );
+}
+
+#[tokio::test]
+async fn single_transaction_abort_after_finish_leaves_the_table() {
+    let c = setup(
+        "w_single_abort",
+        "CREATE TABLE t (id int4, name text); INSERT INTO t VALUES (0, 'keep');",
+    )
+    .await;
+    let w = build(json!({"table": "w_single_abort.t", "column": ["id", "name"], "truncate": true}))
+        .await
+        .unwrap();
+    w.prepare().await.unwrap();
+    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    sink.write(dup_batch(&w, 5_000, &[])).await.unwrap();
+    let r = sink.finish().await.unwrap();
+    w.abort(vec![r]).await.unwrap();
+    assert_eq!(
+        texts(&c, "SELECT id || '=' || name FROM w_single_abort.t").await,
+        vec!["0=keep"]
+    );
+    // The transaction is gone: its locks with it.
+    c.batch_execute(
+        "BEGIN; SET LOCAL lock_timeout = '2s'; LOCK TABLE w_single_abort.t IN ACCESS EXCLUSIVE MODE; COMMIT",
+    )
+    .await
+    .unwrap();
 }

@@ -31,7 +31,7 @@ pub fn merge_sql(
     let range = "ferry_rn >= $1 AND ferry_rn < $2";
     match mode {
         ConflictMode::Insert => format!(
-            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} WHERE {range} ORDER BY ferry_rn"
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} WHERE {range}"
         ),
         ConflictMode::Ignore => format!(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} WHERE {range} ORDER BY ferry_rn ON CONFLICT DO NOTHING"

@@ -3,10 +3,14 @@
 //! all-or-nothing by default. `docs/postgresql.md` (`## Writer`) is the user-facing
 //! description of the plans below; keep the two in step.
 //!
-//! Three commit plans, chosen once at build time:
+//! Four commit plans, chosen once at build time:
 //!
-//! * **two-phase** (atomic, `insert` mode, no `preSql` / `truncate`, and the server
-//!   allows prepared transactions): each channel COPYs into the target inside its own
+//! * **single** (atomic, one channel): the channel's connection runs one transaction:
+//!   `preSql`, `TRUNCATE`, every COPY, and at [`Writer::commit`] `postSql` and `COMMIT`.
+//!   `finish` parks the open connection in [`Shared`] for the commit; [`Writer::abort`]
+//!   rolls it back (and a dropped connection rolls back on the server).
+//! * **two-phase** (atomic, several channels, `insert` mode, no `preSql` / `postSql` /
+//!   `truncate`, and the server allows prepared transactions): each channel COPYs into the target inside its own
 //!   transaction; `finish` runs `PREPARE TRANSACTION 'ferry_<tag>_<channel>'`;
 //!   [`Writer::commit`] runs `COMMIT PREPARED` for every channel, then `postSql`;
 //!   [`Writer::abort`] runs `ROLLBACK PREPARED`.
@@ -105,13 +109,17 @@ impl WriterFactory for PostgresWriterFactory {
                 password,
             } => PgEndpoint::parse(url, user.as_deref(), password.as_deref())?,
         };
-        Ok(Arc::new(PostgresWriter::connect(endpoint, cfg).await?))
+        Ok(Arc::new(
+            PostgresWriter::connect(endpoint, cfg, ctx.channels).await?,
+        ))
     }
 }
 
 /// How the job's writes become visible (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitPlan {
+    /// One channel, one transaction: preSql, truncate, data, postSql, commit.
+    Single,
     /// Channel transactions are prepared, then committed together.
     TwoPhase,
     /// Channels fill staging tables; one transaction moves them into the target.
@@ -140,6 +148,9 @@ struct Shared {
     staging: Mutex<Vec<(usize, String, i64)>>,
     /// The collector handed to `open`, for rows rejected at commit (staged plan).
     dirty: Mutex<Option<DirtyCollector>>,
+    /// The single plan's connection, its transaction still open, between `finish` and
+    /// `commit` / `abort`.
+    held: Mutex<Option<tokio_postgres::Client>>,
 }
 
 /// A configured PostgreSQL target. See the module docs for what is visible when.
@@ -148,8 +159,13 @@ pub struct PostgresWriter {
 }
 
 impl PostgresWriter {
-    /// Connect, describe the table and choose the commit plan.
-    pub async fn connect(endpoint: PgEndpoint, cfg: WriterConfig) -> Result<PostgresWriter> {
+    /// Connect, describe the table and choose the commit plan for a job of `channels`
+    /// channels.
+    pub async fn connect(
+        endpoint: PgEndpoint,
+        cfg: WriterConfig,
+        channels: usize,
+    ) -> Result<PostgresWriter> {
         let ctx = format!("writer postgresql {}", endpoint.display());
         let client = endpoint.connect().await?;
         let all = table_columns(&client, &cfg.table)
@@ -197,8 +213,11 @@ impl PostgresWriter {
             .get(0);
         let plan = if !cfg.atomic {
             CommitPlan::PerChannel
+        } else if channels <= 1 {
+            CommitPlan::Single
         } else if cfg.mode == ConflictMode::Insert
             && cfg.pre_sql.is_empty()
+            && cfg.post_sql.is_empty()
             && !cfg.truncate
             && max_prepared > 0
         {
@@ -231,6 +250,7 @@ impl PostgresWriter {
                 prepared: Mutex::new(Vec::new()),
                 staging: Mutex::new(Vec::new()),
                 dirty: Mutex::new(None),
+                held: Mutex::new(None),
             }),
         })
     }
@@ -434,8 +454,24 @@ impl Writer for PostgresWriter {
                 lock(&s.staging)?.push((channel, name.clone(), 0));
                 staging = Some(name);
             }
-            CommitPlan::TwoPhase | CommitPlan::PerChannel => {
+            CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel => {
                 let mut sql = String::from("BEGIN; SET LOCAL lock_timeout = '10s';");
+                if s.plan == CommitPlan::Single {
+                    if lock(&s.held)?.is_some() || channel > 0 {
+                        return Err(Error::internal(format!(
+                            "{ctx}: the single-transaction plan takes one channel"
+                        )));
+                    }
+                    client
+                        .batch_execute(&sql)
+                        .await
+                        .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
+                    sql.clear();
+                    self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
+                    if s.cfg.truncate {
+                        sql.push_str(&format!("TRUNCATE TABLE {};", s.target));
+                    }
+                }
                 if s.cfg.mode != ConflictMode::Insert {
                     sql.push_str(&format!(
                         "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA;",
@@ -454,9 +490,9 @@ impl Writer for PostgresWriter {
             None => format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", s.target),
         };
         let merge = match (&staging, s.plan) {
-            (Some(t), CommitPlan::TwoPhase | CommitPlan::PerChannel) => Some(conflict::merge_sql(
-                s.cfg.mode, &s.target, t, &s.columns, &s.pk,
-            )),
+            (Some(t), CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel) => Some(
+                conflict::merge_sql(s.cfg.mode, &s.target, t, &s.columns, &s.pk),
+            ),
             _ => None,
         };
         Ok(Box::new(PgSink {
@@ -477,6 +513,43 @@ impl Writer for PostgresWriter {
 
     async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
         let s = &self.inner;
+        if s.plan == CommitPlan::Single {
+            let held = lock(&s.held)?.take();
+            let Some(client) = held else {
+                // No channel opened (an empty source): nothing was written, but preSql,
+                // truncate and postSql still run, together.
+                let client = s.endpoint.connect().await?;
+                client
+                    .batch_execute("BEGIN")
+                    .await
+                    .map_err(|e| pg_error(&self.ctx(), &e))?;
+                self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
+                if s.cfg.truncate {
+                    client
+                        .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
+                        .await
+                        .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
+                }
+                self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+                client
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
+                return Ok(CommitReport::default());
+            };
+            self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
+            return Ok(CommitReport {
+                rows: receipts.iter().map(|r| r.rows).sum(),
+                notes: vec![format!(
+                    "committed one transaction (preSql, data, postSql) into {}",
+                    s.cfg.table
+                )],
+            });
+        }
         let client = s.endpoint.connect().await?;
         let mut report = CommitReport::default();
         match s.plan {
@@ -507,7 +580,7 @@ impl Writer for PostgresWriter {
                     s.cfg.table
                 ));
             }
-            CommitPlan::PerChannel => {
+            CommitPlan::PerChannel | CommitPlan::Single => {
                 report.rows = receipts.iter().map(|r| r.rows).sum();
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
             }
@@ -518,6 +591,16 @@ impl Writer for PostgresWriter {
     async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
         let s = &self.inner;
         if s.plan == CommitPlan::PerChannel {
+            return Ok(());
+        }
+        if s.plan == CommitPlan::Single {
+            let held = lock(&s.held)?.take();
+            if let Some(client) = held {
+                if let Err(e) = client.batch_execute("ROLLBACK").await {
+                    // Dropping the connection rolls the transaction back on the server.
+                    tracing::debug!("{}: rollback: {e}", self.ctx());
+                }
+            }
             return Ok(());
         }
         let client = s.endpoint.connect().await?;
@@ -544,7 +627,7 @@ impl Writer for PostgresWriter {
                 lock(&s.prepared)?.clear();
             }
             CommitPlan::Staged => self.drop_staging(&client).await?,
-            CommitPlan::PerChannel => {}
+            CommitPlan::PerChannel | CommitPlan::Single => {}
         }
         Ok(())
     }
@@ -791,6 +874,22 @@ impl BatchSink for PgSink {
                 payload = Some(Box::new(gid));
             }
             CommitPlan::PerChannel => self.exec("COMMIT").await?,
+            CommitPlan::Single => {
+                let Self {
+                    client,
+                    accepted,
+                    bytes,
+                    channel,
+                    ..
+                } = *self;
+                *lock(&s.held)? = Some(client);
+                return Ok(Receipt {
+                    channel,
+                    rows: accepted,
+                    bytes,
+                    payload: None,
+                });
+            }
             CommitPlan::Staged => {
                 let mut st = lock(&s.staging)?;
                 if let Some(e) = st.iter_mut().find(|(ch, _, _)| *ch == self.channel) {
