@@ -98,14 +98,16 @@ async fn run(
     dirty: DirtyCollector,
 ) -> ferry_core::Result<u64> {
     w.prepare().await?;
-    let mut sink = w.open(0, dirty).await?;
-    let mut n = 0;
+    let mut sink = w.open(0, dirty.clone()).await?;
     for b in batches {
-        n += sink.write(b).await?;
+        sink.write(b).await?;
     }
     let r = sink.finish().await?;
+    let rows = r.rows;
+    let before = dirty.count();
     w.commit(vec![r]).await?;
-    Ok(n)
+    // Rows the staged plan rejects only while committing.
+    Ok(rows - (dirty.count() - before))
 }
 
 fn id_name_batch(w: &Arc<dyn Writer>, ids: Vec<i32>, names: Vec<&str>) -> RecordBatch {
@@ -453,9 +455,12 @@ async fn error_limit_fails_and_abort_leaves_table_unchanged() {
     let dirty = DirtyCollector::new(None, Some(5));
     let b = dup_batch(&w, 20_000, &[10, 20, 30, 40, 50, 60, 70]);
     let mut sink = w.open(0, dirty).await.unwrap();
-    let err = sink.write(b).await.unwrap_err();
+    // A streaming COPY learns of the rejected rows when it completes: at finish here.
+    let err = match sink.write(b).await {
+        Err(e) => e,
+        Ok(_) => sink.finish().await.map(|_| ()).unwrap_err(),
+    };
     assert!(matches!(err, Error::ErrorLimit(_)), "{err}");
-    drop(sink);
     w.abort(vec![]).await.unwrap();
     assert_eq!(
         texts(&c, "SELECT id || '=' || name FROM w_limit.t").await,
@@ -757,11 +762,9 @@ async fn single_transaction_truncate_reloads_the_same_keys_invisibly() {
     let mut ids: Vec<i32> = (1..=1000).collect();
     ids.push(7);
     let names = vec!["new"; ids.len()];
-    assert_eq!(
-        sink.write(id_name_batch(&w, ids, names)).await.unwrap(),
-        1000
-    );
+    sink.write(id_name_batch(&w, ids, names)).await.unwrap();
     let r = sink.finish().await.unwrap();
+    assert_eq!(r.rows, 1000);
     // Before the commit the truncate's lock keeps readers waiting: they never see an
     // empty or half-loaded table.
     let err = c
@@ -807,4 +810,56 @@ async fn single_transaction_abort_after_finish_leaves_the_table() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn streaming_copy_spans_segments_and_isolates_rows_in_each() {
+    let c = setup(
+        "w_segments",
+        "CREATE TABLE t (id int4 PRIMARY KEY, name text);",
+    )
+    .await;
+    let w = build(json!({"table": "w_segments.t", "column": ["id", "name"]}))
+        .await
+        .unwrap();
+    // ~45 MB of COPY data: more than one 32 MiB streaming segment, in 8192-row batches,
+    // with duplicates in the first and in the last segment.
+    let n = 300_000;
+    let dups = [17, 150_001, 299_990];
+    let pad = "x".repeat(140);
+    let mut ids: Vec<i32> = (0..n).collect();
+    for (k, at) in dups.iter().enumerate() {
+        ids[*at as usize] = k as i32;
+    }
+    let names: Vec<String> = ids.iter().map(|i| format!("{pad}{i}")).collect();
+    let all = RecordBatch::try_new(
+        w.schema(),
+        vec![
+            Arc::new(Int32Array::from(ids)) as ArrayRef,
+            Arc::new(StringArray::from(names)) as ArrayRef,
+        ],
+    )
+    .unwrap();
+    let batches: Vec<RecordBatch> = (0..n as usize)
+        .step_by(8192)
+        .map(|o| all.slice(o, 8192.min(n as usize - o)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dirty.jsonl");
+    let dirty = DirtyCollector::new(Some(&path), None);
+    let loaded = run(&w, batches, dirty.clone()).await.unwrap();
+    assert_eq!(loaded, n as u64 - 3);
+    assert_eq!(dirty.count(), 3);
+    assert_eq!(count(&c, "w_segments.t").await, n as i64 - 3);
+    dirty.flush().unwrap();
+    let rows: Vec<u64> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["row"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rows, dups.iter().map(|d| *d as u64).collect::<Vec<_>>());
 }

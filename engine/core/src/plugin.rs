@@ -234,11 +234,14 @@ pub trait Writer: Send + Sync {
 /// One channel's writer.
 #[async_trait]
 pub trait BatchSink: Send {
-    /// Write a batch with the writer's schema. Returns the number of rows accepted;
-    /// rows rejected were reported to the dirty collector.
+    /// Write a batch with the writer's schema. Returns the number of rows accepted so
+    /// far that were not counted before (a sink that streams may confirm rows later, in
+    /// a later `write` or in [`BatchSink::finish`]); rows rejected were reported to the
+    /// dirty collector.
     async fn write(&mut self, batch: RecordBatch) -> Result<u64>;
 
-    /// Flush and return what was written, for the job-level commit.
+    /// Flush and return what was written, for the job-level commit. The receipt's
+    /// `rows` is the sink's total: the runtime counts rows beyond what `write` returned.
     async fn finish(self: Box<Self>) -> Result<Receipt>;
 }
 

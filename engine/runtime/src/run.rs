@@ -309,11 +309,19 @@ async fn run_inner(
         }
     }
     summary.bytes_written = receipts.iter().map(|r| r.bytes).sum();
+    let dirty_before = dirty.count();
     let report = plan
         .writer
         .commit(receipts)
         .await
         .map_err(|e| e.context(format!("writer {} commit", job.writer.plugin)))?;
+    // Rows a writer rejects while committing (a staged merge) were counted as written.
+    let rejected = dirty.count().saturating_sub(dirty_before);
+    let _ = counters
+        .written
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+            Some(w.saturating_sub(rejected))
+        });
     summary.notes = report.notes;
     Ok(())
 }
@@ -348,10 +356,12 @@ impl Worker {
             tokio::spawn(async move { this.produce(tx).await })
         };
         let mut write_err = None;
+        let mut counted = 0u64;
         while let Some(batch) = rx.recv().await {
             let t = Instant::now();
             match sink.write(batch).await {
                 Ok(n) => {
+                    counted += n;
                     this.counters.written.fetch_add(n, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -374,6 +384,10 @@ impl Worker {
         }
         let t = Instant::now();
         let receipt = sink.finish().await?;
+        // Rows a streaming sink confirmed only at finish.
+        this.counters
+            .written
+            .fetch_add(receipt.rows.saturating_sub(counted), Ordering::Relaxed);
         this.counters
             .write_nanos
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);

@@ -40,6 +40,8 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::SinkExt;
+use std::pin::Pin;
+use tokio_postgres::CopyInSink;
 
 use ferry_core::catalog::Datasource;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
@@ -53,6 +55,10 @@ use copy_encode::{CopyEncoder, PgWire, COPY_HEADER, COPY_TRAILER};
 
 /// COPY data is sent to the server in pieces of about this size.
 const FLUSH_BYTES: usize = 1 << 20;
+
+/// An `insert`-mode COPY stays open across batches until about this many bytes went
+/// through it; its batches are kept until it completes (bounding memory per channel).
+const SEGMENT_BYTES: u64 = 32 << 20;
 
 /// Builds [`PostgresWriter`]s (`postgresql`, `postgresqlwriter`).
 pub struct PostgresWriterFactory;
@@ -505,6 +511,7 @@ impl Writer for PostgresWriter {
             staging,
             merge,
             rows_seen: 0,
+            segment: None,
             accepted: 0,
             bytes: 0,
             buf: BytesMut::with_capacity(FLUSH_BYTES + (FLUSH_BYTES >> 2)),
@@ -648,9 +655,21 @@ struct PgSink {
     merge: Option<String>,
     /// Rows received so far (row numbers in dirty records, `ferry_rn`).
     rows_seen: u64,
+    /// The open streaming COPY (`insert` mode).
+    segment: Option<Segment>,
     accepted: u64,
     bytes: u64,
     buf: BytesMut,
+}
+
+/// A COPY kept open across batches: rows stream to the server while the next batch is
+/// encoded, so the server never waits for a round trip. The batches stay here until the
+/// COPY completes; when it fails on a row, they are loaded again in bisected chunks.
+struct Segment {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// Batches sent so far, each with the number of its first row in this channel.
+    batches: Vec<(RecordBatch, u64)>,
+    sent: u64,
 }
 
 enum CopyFailure {
@@ -759,7 +778,7 @@ impl PgSink {
                         )
                         .await?;
                     }
-                    self.reject(batch, off + row, reason, None)?;
+                    self.reject(batch, base, off + row, reason, None)?;
                     stack.push((off + row + 1, len - row - 1));
                     stack.push((off, row));
                 }
@@ -771,7 +790,7 @@ impl PgSink {
                         .await?;
                     }
                     if len == 1 {
-                        self.reject(batch, off, reason, column)?;
+                        self.reject(batch, base, off, reason, column)?;
                     } else {
                         let h = len / 2;
                         stack.push((off + h, len - h));
@@ -783,15 +802,142 @@ impl PgSink {
         Ok(loaded)
     }
 
+    /// Stream `batch` (rows numbered from `base`) into the open segment, opening one if
+    /// needed; completes the segment once it is large enough. Returns the rows confirmed
+    /// by the server during this call.
+    async fn stream(&mut self, batch: RecordBatch, base: u64) -> Result<u64> {
+        if self.segment.is_none() {
+            if self.in_transaction() {
+                self.exec("SAVEPOINT ferry_seg").await?;
+            }
+            let sink = self
+                .client
+                .copy_in::<_, Bytes>(self.copy_sql.as_str())
+                .await
+                .map_err(|e| pg_error(&self.ctx, &e))?;
+            self.buf.clear();
+            self.buf.extend_from_slice(COPY_HEADER);
+            self.segment = Some(Segment {
+                sink: Box::pin(sink),
+                batches: Vec::new(),
+                sent: 0,
+            });
+        }
+        let shared = self.shared.clone();
+        let bound = shared.encoder.bind(&batch)?;
+        let rn = self.staging.is_some().then_some(base as i64);
+        let mut broken = false;
+        if let Some(seg) = self.segment.as_mut() {
+            for row in 0..batch.num_rows() {
+                if bound
+                    .put_row(row, rn.map(|n| n + row as i64), &mut self.buf)
+                    .is_err()
+                {
+                    // The chunked reload finds and reports the row.
+                    broken = true;
+                    break;
+                }
+                if self.buf.len() >= FLUSH_BYTES {
+                    let chunk = self.buf.split().freeze();
+                    seg.sent += chunk.len() as u64;
+                    if seg.sink.send(chunk).await.is_err() {
+                        // The server rejected something: finishing reports why.
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(bound);
+        let Some(seg) = self.segment.as_mut() else {
+            return Err(Error::internal(format!("{}: no open COPY", self.ctx)));
+        };
+        seg.batches.push((batch, base));
+        let full = seg.sent >= SEGMENT_BYTES;
+        if broken {
+            if let Some(seg) = self.segment.take() {
+                return self.reload(seg).await;
+            }
+        }
+        if full {
+            return self.end_segment().await;
+        }
+        Ok(0)
+    }
+
+    /// Complete the open segment's COPY. Returns the rows it loaded (after reloading its
+    /// batches in chunks when the server rejected a row).
+    async fn end_segment(&mut self) -> Result<u64> {
+        let Some(mut seg) = self.segment.take() else {
+            return Ok(0);
+        };
+        self.buf.extend_from_slice(COPY_TRAILER);
+        let chunk = self.buf.split().freeze();
+        seg.sent += chunk.len() as u64;
+        let done = match seg.sink.send(chunk).await {
+            Ok(()) => seg.sink.as_mut().finish().await,
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(n) => {
+                if self.in_transaction() {
+                    self.exec("RELEASE SAVEPOINT ferry_seg").await?;
+                }
+                self.bytes += seg.sent;
+                self.accepted += n;
+                Ok(n)
+            }
+            Err(e) => match classify(&self.ctx, e) {
+                CopyFailure::Fatal(e) => Err(e),
+                _ => self.reload(seg).await,
+            },
+        }
+    }
+
+    /// Undo a failed segment and load its batches again in chunks, isolating the rows the
+    /// server or the encoder rejects.
+    async fn reload(&mut self, seg: Segment) -> Result<u64> {
+        let Segment { sink, batches, .. } = seg;
+        // Dropping an unfinished sink sends CopyFail; the server then reports an error
+        // that the savepoint rollback below clears.
+        drop(sink);
+        self.buf.clear();
+        if self.in_transaction() {
+            self.exec("ROLLBACK TO SAVEPOINT ferry_seg; RELEASE SAVEPOINT ferry_seg")
+                .await?;
+        }
+        let mut loaded = 0;
+        for (batch, base) in batches {
+            loaded += self.load_chunks(&batch, base).await?;
+        }
+        self.accepted += loaded;
+        Ok(loaded)
+    }
+
+    /// Load `batch` in `batchSize` chunks (each bisected around rejected rows).
+    async fn load_chunks(&mut self, batch: &RecordBatch, base: u64) -> Result<u64> {
+        let n = batch.num_rows();
+        let step = self.shared.cfg.batch_size.unwrap_or(n).max(1);
+        let mut loaded = 0;
+        let mut off = 0;
+        while off < n {
+            let len = step.min(n - off);
+            loaded += self.load(&batch.slice(off, len), base + off as u64).await?;
+            off += len;
+        }
+        Ok(loaded)
+    }
+
     fn reject(
         &self,
         batch: &RecordBatch,
+        base: u64,
         row: usize,
         reason: String,
         column: Option<String>,
     ) -> Result<()> {
         let mut d = DirtyRecord::new(Stage::Writer, reason)
-            .row(self.rows_seen + row as u64)
+            .row(base + row as u64)
             .split(format!("channel {}", self.channel));
         if let Some(c) = column {
             d = d.column(c);
@@ -830,6 +976,11 @@ fn row_json(batch: &RecordBatch, row: usize) -> Option<serde_json::Map<String, s
 impl BatchSink for PgSink {
     async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
         let n = batch.num_rows();
+        if self.merge.is_none() {
+            let base = self.rows_seen;
+            self.rows_seen += n as u64;
+            return self.stream(batch, base).await;
+        }
         let step = self.shared.cfg.batch_size.unwrap_or(n).max(1);
         let mut accepted = 0u64;
         let mut off = 0;
@@ -863,7 +1014,8 @@ impl BatchSink for PgSink {
         Ok(accepted)
     }
 
-    async fn finish(self: Box<Self>) -> Result<Receipt> {
+    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
+        self.end_segment().await?;
         let s = self.shared.clone();
         let mut payload: Option<Box<dyn std::any::Any + Send + Sync>> = None;
         match s.plan {
