@@ -6,7 +6,7 @@ Three commands, each printing records of the form
    "secs_median", "peak_rss_mb", "note", "error"}
 where leg is one of pg-null, pg-pg, pg-parquet, parquet-pg, pg-odps, odps-pg.
 
-  peers.py ferry --shape person --leg pg-pg -- FERRY bench ... --json
+  peers.py ferry --shape person --leg pg-pg [--tool LABEL] -- FERRY bench ... --json
       runs `ferry bench` and converts its rows (ferry's own rows and its in-process COPY
       baselines); ferry measures its own peak RSS (VmHWM, reset per run).
   peers.py psql --shape person --pg-url URL --table public.person [--repeat 3]
@@ -88,12 +88,12 @@ def cmd_ferry(a):
     argv = a.argv[1:] if a.argv and a.argv[0] == "--" else a.argv
     secs, _, out, err, code = run_measured(argv)
     if code != 0:
-        emit(record(a.shape, a.leg, "ferry", None, error=f"exit {code}: {err.strip()[-600:]}"))
+        emit(record(a.shape, a.leg, a.tool, None, error=f"exit {code}: {err.strip()[-600:]}"))
         return
     for r in json.loads(out):
         leg_name = r["leg"]
         if leg_name.startswith("ferry "):
-            tool, ch = "ferry", r["channels"]
+            tool, ch = a.tool, r["channels"]
         elif leg_name.startswith("pipe:"):
             tool, ch = "in-process COPY pipe", 1
         elif "COPY TO" in leg_name:
@@ -105,7 +105,7 @@ def cmd_ferry(a):
         rec["secs_min"] = r["secs"]
         rec["secs_median"] = r["secs_median"]
         rec["runs"] = r["runs"]
-        if tool == "ferry":
+        if tool == a.tool:
             shares = [r.get(k) for k in ("read_share", "transform_share", "write_share")]
             if None not in shares:
                 rec["note"] = "read/xform/write %.0f/%.0f/%.0f%%" % tuple(100 * s for s in shares)
@@ -407,6 +407,7 @@ def main():
     f = sub.add_parser("ferry")
     f.add_argument("--shape", required=True)
     f.add_argument("--leg", required=True)
+    f.add_argument("--tool", default="ferry", help="label of ferry's rows (a variant, e.g. 'ferry (arrow tunnel)')")
     f.add_argument("argv", nargs=argparse.REMAINDER)
     for name in ("psql", "peers"):
         p = sub.add_parser(name)

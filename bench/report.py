@@ -53,8 +53,12 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+def is_ferry(tool):
+    return tool == "ferry" or tool.startswith("ferry ")
+
+
 def kind(tool):
-    if tool == "ferry":
+    if is_ferry(tool):
         return 1
     if tool.startswith("psql"):
         return 0
@@ -205,7 +209,7 @@ def main():
 
     for shape in [s for s in shapes if s in ("person", "wide")]:
         f = lambda leg, ch: rps(find(shape, leg, "ferry", ch))  # noqa: E731
-        fbest = lambda leg: rps(best(shape, leg, lambda t: t == "ferry"))  # noqa: E731
+        fbest = lambda leg: rps(best(shape, leg, is_ferry))  # noqa: E731
         psql = lambda leg: rps(find(shape, leg, PSQL_BASE[leg]))  # noqa: E731
         peer = lambda leg, only=PEERS: rps(best(shape, leg, lambda t: t in only))  # noqa: E731
         target(shape, "pg-null", "1 channel ≥ 0.95 × psql binary COPY to /dev/null", f("pg-null", 1), psql("pg-null"), 0.95)
@@ -217,7 +221,7 @@ def main():
         target(shape, "pg-odps", "best ≥ 5 × pyodps with pandas", fbest("pg-odps"), peer("pg-odps", ("pyodps",)), 5.0)
         target(shape, "odps-pg", "best ≥ 5 × pyodps with pandas", fbest("odps-pg"), peer("odps-pg", ("pyodps",)), 5.0)
     for shape in shapes:
-        rss = [r["peak_rss_mb"] for r in recs if r["shape"] == shape and r["tool"] == "ferry" and r.get("peak_rss_mb")]
+        rss = [r["peak_rss_mb"] for r in recs if r["shape"] == shape and is_ferry(r["tool"]) and r.get("peak_rss_mb")]
         if rss:
             m = max(rss)
             w(f"| {shape} | any ferry leg | peak RSS < 256 MiB | {m:.0f} MiB | {'met' if m < 256 else '**not met**'} |")

@@ -4,7 +4,7 @@
 # table and the 16-column `wide` table, then measure in the same run, each measurement
 # repeated (min and median):
 #   ferry   PostgreSQL -> null, -> PostgreSQL, -> Parquet, Parquet -> PostgreSQL,
-#           PostgreSQL -> ODPS and ODPS -> PostgreSQL, at 1 and 2 channels;
+#           PostgreSQL -> ODPS and ODPS -> PostgreSQL (record and Arrow tunnel), at 1 and 2 channels;
 #   psql    binary COPY out to /dev/null, COPY in from a file, and the `psql | psql` pipe;
 #   peers   ConnectorX + pyarrow, ADBC PostgreSQL + pyarrow, DuckDB's postgres extension,
 #           Sling, pyodps with pandas (from PyPI, in the venv of scripts/bench-venv.sh);
@@ -29,7 +29,9 @@ repeat=${FERRY_BENCH_REPEAT:-3}
 profile=${FERRY_BENCH_PROFILE:-release}
 results_md=${FERRY_BENCH_OUT:-$root/bench/RESULTS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target-bench}
-command_line="bench/run.sh $([ "$big" = 1 ] && echo '--big ')$person_rows $wide_rows"
+big_flag=
+if [ "$big" = 1 ]; then big_flag="--big "; fi
+command_line="bench/run.sh $big_flag$person_rows $wide_rows"
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -82,10 +84,11 @@ odps_api="http://127.0.0.1:$odps_port/api"
 
 results="$work/results.jsonl"
 : >"$results"
-fb() { # fb SHAPE LEG ferry-bench-args...
-  local shape=$1 leg=$2; shift 2
-  log "ferry $shape $leg"
-  "$py" bench/peers.py ferry --shape "$shape" --leg "$leg" -- "$ferry" bench "$@" --json --repeat "$repeat" \
+fb() { # fb SHAPE LEG [--tool LABEL] ferry-bench-args...
+  local shape=$1 leg=$2 tool=ferry; shift 2
+  if [ "$1" = --tool ]; then tool=$2; shift 2; fi
+  log "$tool $shape $leg"
+  "$py" bench/peers.py ferry --shape "$shape" --leg "$leg" --tool "$tool" -- "$ferry" bench "$@" --json --repeat "$repeat" \
     | tee -a "$results" >&2
 }
 
@@ -99,7 +102,11 @@ measure_shape() { # measure_shape SHAPE TABLE [ferry-only]
   fb "$shape" parquet-pg --from "parquet:$staged" --table "$t" --to bench_pg --channels 1,2 --baseline
   [ -n "$only" ] && { rm -rf "$staged"; return; }
   fb "$shape" pg-odps --from bench_pg --table "$t" --to bench_odps --channels 1,2 --split-pk id --keep
+  fb "$shape" pg-odps --tool "ferry (arrow tunnel)" --from bench_pg --table "$t" --to bench_odps \
+    --channels 1,2 --split-pk id --keep --writer-param arrow=true
   fb "$shape" odps-pg --from bench_odps --table "${name}_ferry_bench" --to bench_pg --channels 1,2
+  fb "$shape" odps-pg --tool "ferry (arrow tunnel)" --from bench_odps --table "${name}_ferry_bench" \
+    --to bench_pg --channels 1,2 --reader-param arrow=true
   log "psql $shape"
   "$py" bench/peers.py psql --shape "$shape" --pg-url "$url" --table "$t" --repeat "$repeat" --work "$work" \
     | tee -a "$results" >&2
