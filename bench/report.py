@@ -205,7 +205,7 @@ def main():
     def target(shape, leg, text, num, den, want):
         r = ratio(num, den)
         met = "–" if r is None else ("met" if r >= want else "**not met**")
-        w(f"| {shape} | {LEG_NAME[leg]} | {cell(text)} | {fmt(r, '.2f')}{'×' if r is not None else ' (not measured)'} | {met} |")
+        w(f"| {shape} | {LEG_NAME[leg]} | {cell(text)} | {fmt(r, '.3f')}{'×' if r is not None else ' (not measured)'} | {met} |")
 
     for shape in [s for s in shapes if s in ("person", "wide")]:
         f = lambda leg, ch: rps(find(shape, leg, "ferry", ch))  # noqa: E731
