@@ -57,7 +57,8 @@ impl WriterFactory for OdpsWriterFactory {
         let mut warnings = Vec::new();
         let p = WriterParams::parse(params, path, &mut warnings)?;
         for w in &warnings {
-            tracing::warn!("{w}");
+            // `check` reports these to the user; here only for FERRY_LOG=debug.
+            tracing::debug!("{w}");
         }
         let conn = p.conn().resolve(path, ctx)?;
         let client = Arc::new(OdpsClient::new(conn, max_retry(path, p.max_retry_time)?)?);

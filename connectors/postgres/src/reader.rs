@@ -47,7 +47,8 @@ impl ReaderFactory for PostgresReaderFactory {
         let mut warnings = Vec::new();
         let cfg = ReaderConfig::parse(params, path, Some(&ctx.catalog), &mut warnings)?;
         for w in &warnings {
-            tracing::warn!("{w}");
+            // `check` reports these to the user; here only for FERRY_LOG=debug.
+            tracing::debug!("{w}");
         }
         Ok(Arc::new(PostgresReader::connect(cfg).await?))
     }

@@ -172,7 +172,12 @@ struct JobArgs {
     /// The job file (DataWorks v1/v2 or DataX JSON; comments allowed).
     job: PathBuf,
     /// A variable: `-p name=value` (repeatable), or DataX's `-p "-Dname=value -Dother=v"`.
-    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    #[arg(
+        short = 'p',
+        long = "param",
+        value_name = "NAME=VALUE",
+        allow_hyphen_values = true
+    )]
     params: Vec<String>,
     /// Business date YYYYMMDD, or a range YYYYMMDD..YYYYMMDD to run once per date (backfill).
     #[arg(long)]

@@ -97,7 +97,8 @@ impl WriterFactory for PostgresWriterFactory {
         let mut warnings = Vec::new();
         let cfg = WriterConfig::parse(params, path, &mut warnings)?;
         for w in warnings {
-            tracing::warn!("{w}");
+            // `check` reports these to the user; here only for FERRY_LOG=debug.
+            tracing::debug!("{w}");
         }
         let endpoint = match &cfg.target {
             Target::Datasource(name) => match ctx.catalog.get(name)? {
@@ -172,7 +173,7 @@ impl PostgresWriter {
         cfg: WriterConfig,
         channels: usize,
     ) -> Result<PostgresWriter> {
-        let ctx = format!("writer postgresql {}", endpoint.display());
+        let ctx = endpoint.display().to_string();
         let client = endpoint.connect().await?;
         let all = table_columns(&client, &cfg.table)
             .await
