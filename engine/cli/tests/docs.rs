@@ -1302,6 +1302,7 @@ fn the_documented_variable_forms_work() {
     .expect("write job");
     for args in [
         vec!["-p=-Dx=1 -Dy=2 -Dn=3"],
+        vec!["-p", "-Dx=1 -Dy=2 -Dn=3"],
         vec!["--param=-Dx=1 -Dy=2 -Dn=3"],
         vec!["-p", "x=1", "-p", "y=2", "--param", "n=3"],
     ] {

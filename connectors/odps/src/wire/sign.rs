@@ -9,7 +9,7 @@
 //! ```
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
@@ -122,13 +122,13 @@ pub fn string_to_sign(
 
 fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length
-    let mut m = <Hmac<Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut m = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     m.update(msg);
     m.finalize().into_bytes().to_vec()
 }

@@ -590,15 +590,29 @@ impl Writer for PostgresWriter {
             }
             CommitPlan::PerChannel | CommitPlan::Single => {
                 report.rows = receipts.iter().map(|r| r.rows).sum();
+                report.notes.push(format!(
+                    "atomic: false: {} channel transaction(s) committed {} row(s) into {} as each finished",
+                    receipts.len(),
+                    report.rows,
+                    s.cfg.table
+                ));
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
             }
         }
         Ok(report)
     }
 
-    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+    async fn abort(&self, receipts: Vec<Receipt>) -> Result<()> {
         let s = &self.inner;
         if s.plan == CommitPlan::PerChannel {
+            let rows: u64 = receipts.iter().map(|r| r.rows).sum();
+            if !receipts.is_empty() {
+                tracing::warn!(
+                    "{}: atomic: false: {} channel(s) had already committed {rows} row(s); they stay",
+                    self.ctx(),
+                    receipts.len()
+                );
+            }
             return Ok(());
         }
         if s.plan == CommitPlan::Single {
