@@ -322,8 +322,68 @@ pub fn arrow_field(col: &PgColumn) -> Result<Field> {
     Ok(Field::new(&col.name, dt, !col.not_null).with_metadata(md))
 }
 
-/// Quote an identifier when it needs it (`Name` → `"Name"`, `id` → `id`).
+/// Quote an identifier when it needs it (`Name` → `"Name"`, `order` → `"order"`,
+/// `id` → `id`).
 pub fn quote_ident(name: &str) -> String {
+    /// PostgreSQL's reserved key words (those that cannot be a bare column name).
+    const RESERVED: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "default",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "into",
+        "is",
+        "limit",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "primary",
+        "references",
+        "select",
+        "some",
+        "table",
+        "then",
+        "to",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "when",
+        "where",
+        "with",
+    ];
     let plain = name
         .chars()
         .next()
@@ -331,7 +391,7 @@ pub fn quote_ident(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
+    if plain && !RESERVED.contains(&name) {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
@@ -528,6 +588,8 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("id"), "id");
+        assert_eq!(quote_ident("order"), "\"order\"");
+        assert_eq!(quote_ident("user"), "\"user\"");
         assert_eq!(quote_ident("Name"), "\"Name\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }

@@ -290,6 +290,19 @@ impl PostgresWriter {
         Ok(())
     }
 
+    /// `preSql`, then `TRUNCATE` when asked: what runs before the data.
+    async fn pre_load(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let s = &self.inner;
+        self.run_sql(client, "preSql", &s.cfg.pre_sql).await?;
+        if s.cfg.truncate {
+            client
+                .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
+                .await
+                .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
+        }
+        Ok(())
+    }
+
     async fn drop_staging(&self, client: &tokio_postgres::Client) -> Result<()> {
         let tables: Vec<String> = lock(&self.inner.staging)?
             .iter()
@@ -319,13 +332,7 @@ impl PostgresWriter {
             .await
             .map_err(|e| pg_error(&self.ctx(), &e))?;
         let body = async {
-            self.run_sql(client, "preSql", &s.cfg.pre_sql).await?;
-            if s.cfg.truncate {
-                client
-                    .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
-                    .await
-                    .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
-            }
+            self.pre_load(client).await?;
             let mut rows = 0u64;
             for (_, staging, next_rn) in &staged {
                 let sql = conflict::merge_sql(s.cfg.mode, &s.target, staging, &s.columns, &s.pk);
@@ -420,13 +427,7 @@ impl Writer for PostgresWriter {
         let s = &self.inner;
         if s.plan == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
             let client = s.endpoint.connect().await?;
-            self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
-            if s.cfg.truncate {
-                client
-                    .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
-                    .await
-                    .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
-            }
+            self.pre_load(&client).await?;
         }
         Ok(())
     }
@@ -474,10 +475,7 @@ impl Writer for PostgresWriter {
                         .await
                         .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                     sql.clear();
-                    self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
-                    if s.cfg.truncate {
-                        sql.push_str(&format!("TRUNCATE TABLE {};", s.target));
-                    }
+                    self.pre_load(&client).await?;
                 }
                 if s.cfg.mode != ConflictMode::Insert {
                     sql.push_str(&format!(
@@ -531,13 +529,7 @@ impl Writer for PostgresWriter {
                     .batch_execute("BEGIN")
                     .await
                     .map_err(|e| pg_error(&self.ctx(), &e))?;
-                self.run_sql(&client, "preSql", &s.cfg.pre_sql).await?;
-                if s.cfg.truncate {
-                    client
-                        .batch_execute(&format!("TRUNCATE TABLE {}", s.target))
-                        .await
-                        .map_err(|e| pg_error(&format!("{}: truncate", self.ctx()), &e))?;
-                }
+                self.pre_load(&client).await?;
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
                 client
                     .batch_execute("COMMIT")
