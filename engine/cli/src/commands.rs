@@ -462,8 +462,43 @@ fn fields(schema: &arrow::datatypes::Schema) -> String {
         .join(", ")
 }
 
+/// Turns Ctrl-C / SIGTERM into a cancel for the running job (its writer then rolls back);
+/// a second Ctrl-C exits at once.
+fn cancel_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    return;
+                }
+            }
+            _ = term => {}
+        }
+        eprintln!("ferry: cancelling: stopping channels and rolling the target back (Ctrl-C again to quit at once)");
+        let _ = tx.send(true);
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("ferry: quit without rollback");
+            std::process::exit(130);
+        }
+    });
+    rx
+}
+
 async fn cmd_run(a: RunArgs) -> Result<i32> {
     let catalog = load_catalog(a.job.catalog.as_deref())?;
+    let cancel = cancel_on_signal();
     let contexts = var_contexts(&a.job)?;
     let multiple = contexts.len() > 1;
     let mut summaries: Vec<Summary> = Vec::new();
@@ -493,6 +528,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             progress_every: (a.progress_secs > 0)
                 .then(|| std::time::Duration::from_secs(a.progress_secs)),
             bizdate: Some(bizdate.clone()),
+            cancel: Some(cancel.clone()),
             ..Default::default()
         };
         let ctx = BuildContext {

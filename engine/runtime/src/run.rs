@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub queue_depth: usize,
     /// Business date (for the summary).
     pub bizdate: Option<String>,
+    /// Set to `true` to cancel the job (Ctrl-C): channels stop, the writer aborts (its
+    /// transactions roll back, its staging is dropped), and the job fails with
+    /// [`Error::Cancelled`]. A cancel that arrives during the commit waits for it.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +61,7 @@ impl Default for RunOptions {
             write_batch_rows: 8192,
             queue_depth: 4,
             bizdate: None,
+            cancel: None,
         }
     }
 }
@@ -261,7 +266,19 @@ async fn run_inner(
 
     let mut receipts = Vec::with_capacity(plan.channels);
     let mut failure: Option<Error> = None;
-    while let Some(joined) = workers.join_next().await {
+    let mut cancel = opts.cancel.clone();
+    loop {
+        let joined = tokio::select! {
+            j = workers.join_next() => match j {
+                Some(j) => j,
+                None => break,
+            },
+            _ = cancelled(&mut cancel), if failure.is_none() && cancel.is_some() => {
+                failure = Some(Error::Cancelled);
+                workers.abort_all();
+                continue;
+            }
+        };
         match joined {
             Ok(Ok(r)) => receipts.push(r),
             Ok(Err(e)) => {
@@ -324,6 +341,18 @@ async fn run_inner(
         });
     summary.notes = report.notes;
     Ok(())
+}
+
+/// Resolves when `cancel` turns `true`; never when there is no sender left.
+async fn cancelled(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    let Some(rx) = cancel.as_mut() else {
+        return std::future::pending().await;
+    };
+    if rx.wait_for(|c| *c).await.is_err() {
+        // The sender is gone: no cancel can come any more.
+        *cancel = None;
+        std::future::pending::<()>().await;
+    }
 }
 
 struct Worker {
