@@ -303,6 +303,41 @@ impl PostgresWriter {
         Ok(())
     }
 
+    /// The single plan's commit: `postSql` and `COMMIT` on the connection the channel
+    /// loaded through (or, when no channel opened, `preSql`, truncate and `postSql` in a
+    /// transaction of their own).
+    async fn commit_single(&self, rows: u64) -> Result<CommitReport> {
+        let s = &self.inner;
+        let held = lock(&s.held)?.take();
+        let (client, loaded) = match held {
+            Some(client) => (client, true),
+            None => {
+                let client = s.endpoint.connect().await?;
+                client
+                    .batch_execute("BEGIN")
+                    .await
+                    .map_err(|e| pg_error(&self.ctx(), &e))?;
+                self.pre_load(&client).await?;
+                (client, false)
+            }
+        };
+        self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
+        if !loaded {
+            return Ok(CommitReport::default());
+        }
+        Ok(CommitReport {
+            rows,
+            notes: vec![format!(
+                "committed one transaction (preSql, data, postSql) into {}",
+                s.cfg.table
+            )],
+        })
+    }
+
     async fn drop_staging(&self, client: &tokio_postgres::Client) -> Result<()> {
         let tables: Vec<String> = lock(&self.inner.staging)?
             .iter()
@@ -463,31 +498,28 @@ impl Writer for PostgresWriter {
                 staging = Some(name);
             }
             CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel => {
-                let mut sql = String::from("BEGIN; SET LOCAL lock_timeout = '10s';");
+                if s.plan == CommitPlan::Single && (channel > 0 || lock(&s.held)?.is_some()) {
+                    return Err(Error::internal(format!(
+                        "{ctx}: the single-transaction plan takes one channel"
+                    )));
+                }
+                client
+                    .batch_execute("BEGIN; SET LOCAL lock_timeout = '10s'")
+                    .await
+                    .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                 if s.plan == CommitPlan::Single {
-                    if lock(&s.held)?.is_some() || channel > 0 {
-                        return Err(Error::internal(format!(
-                            "{ctx}: the single-transaction plan takes one channel"
-                        )));
-                    }
-                    client
-                        .batch_execute(&sql)
-                        .await
-                        .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
-                    sql.clear();
                     self.pre_load(&client).await?;
                 }
                 if s.cfg.mode != ConflictMode::Insert {
-                    sql.push_str(&format!(
-                        "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA;",
-                        s.target
-                    ));
+                    client
+                        .batch_execute(&format!(
+                            "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
+                            s.target
+                        ))
+                        .await
+                        .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                     staging = Some("pg_temp.ferry_stage".to_string());
                 }
-                client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
             }
         }
         let copy_dest = match &staging {
@@ -519,41 +551,11 @@ impl Writer for PostgresWriter {
 
     async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
         let s = &self.inner;
-        if s.plan == CommitPlan::Single {
-            let held = lock(&s.held)?.take();
-            let Some(client) = held else {
-                // No channel opened (an empty source): nothing was written, but preSql,
-                // truncate and postSql still run, together.
-                let client = s.endpoint.connect().await?;
-                client
-                    .batch_execute("BEGIN")
-                    .await
-                    .map_err(|e| pg_error(&self.ctx(), &e))?;
-                self.pre_load(&client).await?;
-                self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
-                client
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
-                return Ok(CommitReport::default());
-            };
-            self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
-            return Ok(CommitReport {
-                rows: receipts.iter().map(|r| r.rows).sum(),
-                notes: vec![format!(
-                    "committed one transaction (preSql, data, postSql) into {}",
-                    s.cfg.table
-                )],
-            });
-        }
-        let client = s.endpoint.connect().await?;
-        let mut report = CommitReport::default();
+        let rows: u64 = receipts.iter().map(|r| r.rows).sum();
         match s.plan {
+            CommitPlan::Single => self.commit_single(rows).await,
             CommitPlan::TwoPhase => {
+                let client = s.endpoint.connect().await?;
                 let gids: Vec<String> = lock(&s.prepared)?.clone();
                 for gid in &gids {
                     client
@@ -564,62 +566,66 @@ impl Writer for PostgresWriter {
                         })?;
                     lock(&s.prepared)?.retain(|g| g != gid);
                 }
-                report.rows = receipts.iter().map(|r| r.rows).sum();
-                report.notes.push(format!(
-                    "committed {} prepared transaction(s) into {}",
-                    gids.len(),
-                    s.cfg.table
-                ));
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+                Ok(CommitReport {
+                    rows,
+                    notes: vec![format!(
+                        "committed {} prepared transaction(s) into {}",
+                        gids.len(),
+                        s.cfg.table
+                    )],
+                })
             }
             CommitPlan::Staged => {
-                report.rows = self.commit_staged(&client).await?;
-                report.notes.push(format!(
-                    "moved {} staging table(s) into {} in one transaction",
-                    receipts.len(),
-                    s.cfg.table
-                ));
+                let client = s.endpoint.connect().await?;
+                Ok(CommitReport {
+                    rows: self.commit_staged(&client).await?,
+                    notes: vec![format!(
+                        "moved {} staging table(s) into {} in one transaction",
+                        receipts.len(),
+                        s.cfg.table
+                    )],
+                })
             }
-            CommitPlan::PerChannel | CommitPlan::Single => {
-                report.rows = receipts.iter().map(|r| r.rows).sum();
-                report.notes.push(format!(
-                    "atomic: false: {} channel transaction(s) committed {} row(s) into {} as each finished",
-                    receipts.len(),
-                    report.rows,
-                    s.cfg.table
-                ));
+            CommitPlan::PerChannel => {
+                let client = s.endpoint.connect().await?;
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
+                Ok(CommitReport {
+                    rows,
+                    notes: vec![format!(
+                        "atomic: false: {} channel transaction(s) committed {rows} row(s) into {} as each finished",
+                        receipts.len(),
+                        s.cfg.table
+                    )],
+                })
             }
         }
-        Ok(report)
     }
 
     async fn abort(&self, receipts: Vec<Receipt>) -> Result<()> {
         let s = &self.inner;
-        if s.plan == CommitPlan::PerChannel {
-            let rows: u64 = receipts.iter().map(|r| r.rows).sum();
-            if !receipts.is_empty() {
-                tracing::warn!(
-                    "{}: atomic: false: {} channel(s) had already committed {rows} row(s); they stay",
-                    self.ctx(),
-                    receipts.len()
-                );
-            }
-            return Ok(());
-        }
-        if s.plan == CommitPlan::Single {
-            let held = lock(&s.held)?.take();
-            if let Some(client) = held {
-                if let Err(e) = client.batch_execute("ROLLBACK").await {
-                    // Dropping the connection rolls the transaction back on the server.
-                    tracing::debug!("{}: rollback: {e}", self.ctx());
+        match s.plan {
+            CommitPlan::PerChannel => {
+                if !receipts.is_empty() {
+                    let rows: u64 = receipts.iter().map(|r| r.rows).sum();
+                    tracing::warn!(
+                        "{}: atomic: false: {} channel(s) had already committed {rows} row(s); they stay",
+                        self.ctx(),
+                        receipts.len()
+                    );
                 }
             }
-            return Ok(());
-        }
-        let client = s.endpoint.connect().await?;
-        match s.plan {
+            CommitPlan::Single => {
+                let held = lock(&s.held)?.take();
+                if let Some(client) = held {
+                    if let Err(e) = client.batch_execute("ROLLBACK").await {
+                        // Dropping the connection rolls the transaction back on the server.
+                        tracing::debug!("{}: rollback: {e}", self.ctx());
+                    }
+                }
+            }
             CommitPlan::TwoPhase => {
+                let client = s.endpoint.connect().await?;
                 // Everything this writer prepared, including sinks whose receipt was lost.
                 let pattern = format!("ferry\\_{}\\_%", s.tag);
                 let rows = client
@@ -640,8 +646,10 @@ impl Writer for PostgresWriter {
                 }
                 lock(&s.prepared)?.clear();
             }
-            CommitPlan::Staged => self.drop_staging(&client).await?,
-            CommitPlan::PerChannel | CommitPlan::Single => {}
+            CommitPlan::Staged => {
+                let client = s.endpoint.connect().await?;
+                self.drop_staging(&client).await?;
+            }
         }
         Ok(())
     }
@@ -809,75 +817,71 @@ impl PgSink {
         Ok(loaded)
     }
 
+    /// Start a segment: a savepoint (inside a transaction) and a COPY left open.
+    async fn open_segment(&mut self) -> Result<Segment> {
+        if self.in_transaction() {
+            self.exec("SAVEPOINT ferry_seg").await?;
+        }
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(self.copy_sql.as_str())
+            .await
+            .map_err(|e| pg_error(&self.ctx, &e))?;
+        self.buf.clear();
+        self.buf.extend_from_slice(COPY_HEADER);
+        Ok(Segment {
+            sink: Box::pin(sink),
+            batches: Vec::new(),
+            sent: 0,
+        })
+    }
+
     /// Stream `batch` (rows numbered from `base`) into the open segment, opening one if
     /// needed; completes the segment once it is large enough. Returns the rows confirmed
     /// by the server during this call.
     async fn stream(&mut self, batch: RecordBatch, base: u64) -> Result<u64> {
-        if self.segment.is_none() {
-            if self.in_transaction() {
-                self.exec("SAVEPOINT ferry_seg").await?;
-            }
-            let sink = self
-                .client
-                .copy_in::<_, Bytes>(self.copy_sql.as_str())
-                .await
-                .map_err(|e| pg_error(&self.ctx, &e))?;
-            self.buf.clear();
-            self.buf.extend_from_slice(COPY_HEADER);
-            self.segment = Some(Segment {
-                sink: Box::pin(sink),
-                batches: Vec::new(),
-                sent: 0,
-            });
-        }
+        let mut seg = match self.segment.take() {
+            Some(seg) => seg,
+            None => self.open_segment().await?,
+        };
         let shared = self.shared.clone();
         let bound = shared.encoder.bind(&batch)?;
         let rn = self.staging.is_some().then_some(base as i64);
         let mut broken = false;
-        if let Some(seg) = self.segment.as_mut() {
-            for row in 0..batch.num_rows() {
-                if bound
-                    .put_row(row, rn.map(|n| n + row as i64), &mut self.buf)
-                    .is_err()
-                {
-                    // The chunked reload finds and reports the row.
+        for row in 0..batch.num_rows() {
+            if bound
+                .put_row(row, rn.map(|n| n + row as i64), &mut self.buf)
+                .is_err()
+            {
+                // The chunked reload finds and reports the row.
+                broken = true;
+                break;
+            }
+            if self.buf.len() >= FLUSH_BYTES {
+                let chunk = self.buf.split().freeze();
+                seg.sent += chunk.len() as u64;
+                if seg.sink.send(chunk).await.is_err() {
+                    // The server rejected something: the reload finds out what.
                     broken = true;
                     break;
-                }
-                if self.buf.len() >= FLUSH_BYTES {
-                    let chunk = self.buf.split().freeze();
-                    seg.sent += chunk.len() as u64;
-                    if seg.sink.send(chunk).await.is_err() {
-                        // The server rejected something: finishing reports why.
-                        broken = true;
-                        break;
-                    }
                 }
             }
         }
         drop(bound);
-        let Some(seg) = self.segment.as_mut() else {
-            return Err(Error::internal(format!("{}: no open COPY", self.ctx)));
-        };
         seg.batches.push((batch, base));
-        let full = seg.sent >= SEGMENT_BYTES;
         if broken {
-            if let Some(seg) = self.segment.take() {
-                return self.reload(seg).await;
-            }
+            self.reload(seg).await
+        } else if seg.sent >= SEGMENT_BYTES {
+            self.end_segment(seg).await
+        } else {
+            self.segment = Some(seg);
+            Ok(0)
         }
-        if full {
-            return self.end_segment().await;
-        }
-        Ok(0)
     }
 
-    /// Complete the open segment's COPY. Returns the rows it loaded (after reloading its
+    /// Complete a segment's COPY. Returns the rows it loaded (after reloading its
     /// batches in chunks when the server rejected a row).
-    async fn end_segment(&mut self) -> Result<u64> {
-        let Some(mut seg) = self.segment.take() else {
-            return Ok(0);
-        };
+    async fn end_segment(&mut self, mut seg: Segment) -> Result<u64> {
         self.buf.extend_from_slice(COPY_TRAILER);
         let chunk = self.buf.split().freeze();
         seg.sent += chunk.len() as u64;
@@ -1022,7 +1026,9 @@ impl BatchSink for PgSink {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<Receipt> {
-        self.end_segment().await?;
+        if let Some(seg) = self.segment.take() {
+            self.end_segment(seg).await?;
+        }
         let s = self.shared.clone();
         let mut payload: Option<Box<dyn std::any::Any + Send + Sync>> = None;
         match s.plan {
