@@ -273,7 +273,7 @@ async fn run_inner(
                 Some(j) => j,
                 None => break,
             },
-            _ = cancelled(&mut cancel), if failure.is_none() && cancel.is_some() => {
+            _ = cancelled(&mut cancel), if failure.is_none() => {
                 failure = Some(Error::Cancelled);
                 workers.abort_all();
                 continue;
@@ -343,14 +343,14 @@ async fn run_inner(
     Ok(())
 }
 
-/// Resolves when `cancel` turns `true`; never when there is no sender left.
+/// Resolves when `cancel` turns `true`; never when no cancel can come (none was asked
+/// for, or its sender is gone).
 async fn cancelled(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    let Some(rx) = cancel.as_mut() else {
-        return std::future::pending().await;
+    let asked = match cancel {
+        Some(rx) => rx.wait_for(|c| *c).await.is_ok(),
+        None => false,
     };
-    if rx.wait_for(|c| *c).await.is_err() {
-        // The sender is gone: no cancel can come any more.
-        *cancel = None;
+    if !asked {
         std::future::pending::<()>().await;
     }
 }
