@@ -322,6 +322,38 @@ pub fn arrow_field(col: &PgColumn) -> Result<Field> {
     Ok(Field::new(&col.name, dt, !col.not_null).with_metadata(md))
 }
 
+/// The PostgreSQL column type for an Arrow type that ferry's writer fills from it
+/// (`ferry bench` scratch tables, `ferry schema`); `None` when there is none.
+pub fn pg_type_for_arrow(dt: &DataType) -> Option<String> {
+    Some(match dt {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "integer".into(),
+        DataType::Int64 | DataType::UInt32 => "bigint".into(),
+        DataType::UInt64 => "numeric(20,0)".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "bytea".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => {
+            format!("numeric({p},{s})")
+        }
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, None) => "timestamp".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
+        DataType::Time32(_) | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond) => {
+            "time".into()
+        }
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("{}[]", pg_type_for_arrow(f.data_type())?)
+        }
+        _ => return None,
+    })
+}
+
 /// Quote an identifier when it needs it (`Name` → `"Name"`, `order` → `"order"`,
 /// `id` → `id`).
 pub fn quote_ident(name: &str) -> String {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use clap::Args;
 use ferry_core::catalog::{Catalog, Datasource};
 use ferry_core::job::{Job, JobShape, PluginSpec, Settings};
@@ -420,41 +420,12 @@ async fn source_schema(catalog: &Arc<Catalog>, spec: &PluginSpec) -> Result<Sche
     Ok(schema)
 }
 
-/// The PostgreSQL type a scratch column gets for an Arrow column.
-fn pg_type(dt: &DataType) -> Option<String> {
-    Some(match dt {
-        DataType::Boolean => "boolean".into(),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
-        DataType::Int32 | DataType::UInt16 => "integer".into(),
-        DataType::Int64 | DataType::UInt32 => "bigint".into(),
-        DataType::UInt64 => "numeric(20,0)".into(),
-        DataType::Float16 | DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => "bytea".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => {
-            format!("numeric({p},{s})")
-        }
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Timestamp(_, None) => "timestamp".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
-        DataType::Time32(_) | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond) => {
-            "time".into()
-        }
-        DataType::List(f) | DataType::LargeList(f) => format!("{}[]", pg_type(f.data_type())?),
-        _ => return None,
-    })
-}
-
 fn pg_columns(schema: &SchemaRef) -> Result<String> {
     schema
         .fields()
         .iter()
         .map(|f| {
-            let t = pg_type(f.data_type()).ok_or_else(|| {
+            let t = ferry_postgres::types::pg_type_for_arrow(f.data_type()).ok_or_else(|| {
                 Error::schema(format!(
                     "ferry bench: column \"{}\" of type {} has no PostgreSQL type for the scratch table",
                     f.name(),

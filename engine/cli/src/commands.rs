@@ -790,24 +790,16 @@ async fn cmd_schema(a: SchemaArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The PostgreSQL column type ferry creates for an Arrow type (for `ferry schema`).
+/// The PostgreSQL column type ferry creates for an Arrow type (for `ferry schema`): the
+/// writer's mapping, and a suggestion for the types it has none for.
 fn pg_type_for_arrow(dt: &arrow::datatypes::DataType) -> String {
     use arrow::datatypes::DataType as D;
+    if let Some(t) = ferry_postgres::types::pg_type_for_arrow(dt) {
+        return t;
+    }
     match dt {
-        D::Boolean => "boolean".into(),
-        D::Int8 | D::Int16 | D::UInt8 => "smallint".into(),
-        D::Int32 | D::UInt16 => "integer".into(),
-        D::Int64 | D::UInt32 => "bigint".into(),
-        D::UInt64 => "numeric(20,0)".into(),
-        D::Float16 | D::Float32 => "real".into(),
-        D::Float64 => "double precision".into(),
         D::Decimal128(p, s) | D::Decimal256(p, s) => format!("numeric({p},{s})"),
-        D::Utf8 | D::LargeUtf8 | D::Utf8View => "text".into(),
-        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => "bytea".into(),
-        D::Date32 | D::Date64 => "date".into(),
-        D::Time32(_) | D::Time64(_) => "time".into(),
-        D::Timestamp(_, None) => "timestamp".into(),
-        D::Timestamp(_, Some(_)) => "timestamptz".into(),
+        D::Time64(_) => "time".into(),
         D::Interval(_) | D::Duration(_) => "interval".into(),
         D::List(f) | D::LargeList(f) => format!("{}[]", pg_type_for_arrow(f.data_type())),
         D::Struct(_) | D::Map(_, _) => "jsonb".into(),
