@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use ferry_core::catalog::{Catalog, Datasource, OdpsSource};
 use ferry_core::{Error, Result};
+use ferry_postgres::types::quote_ident;
 use serde_json::{json, Map, Value};
 
 use super::prompt::Prompter;
@@ -265,12 +266,6 @@ enum Mapping {
     Name,
     Position,
     Hand,
-}
-
-/// A PostgreSQL identifier as a SELECT list entry: quoted unless it is a plain
-/// lower-case name that is not a reserved word.
-fn pg_ident(name: &str) -> String {
-    ferry_postgres::types::quote_ident(name)
 }
 
 /// A constant in a mapping: `'text'` or a number.
@@ -530,7 +525,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         _ => Mapping::Name,
     };
     let quote_source = |name: &str| match &source {
-        End::Postgres { .. } => pg_ident(name),
+        End::Postgres { .. } => quote_ident(name),
         _ => name.to_string(),
     };
     let find_source = |name: &str| {
@@ -942,9 +937,9 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_only_when_needed() {
-        assert_eq!(pg_ident("id"), "id");
-        assert_eq!(pg_ident("Name"), "\"Name\"");
-        assert_eq!(pg_ident("order"), "\"order\"");
+        assert_eq!(quote_ident("id"), "id");
+        assert_eq!(quote_ident("Name"), "\"Name\"");
+        assert_eq!(quote_ident("order"), "\"order\"");
         assert!(is_constant("'abc'") && is_constant("123") && !is_constant("name"));
         assert_eq!(
             default_out("public.person", "hpg"),
