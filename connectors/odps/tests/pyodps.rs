@@ -1,6 +1,9 @@
 //! pyodps is the judge: start the server in-process with a key pair, then run the
 //! pytest suite in `tests/py` with `$FERRY_TEST_PYTHON` against it.
 
+// Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ferry_odps::server::{start, Auth, ServeOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

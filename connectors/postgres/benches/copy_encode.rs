@@ -1,6 +1,9 @@
 //! Encoding a 1M-row person-shaped batch (id, name, year, birthdate, ismarried,
 //! interest, salary) into binary COPY.
 
+// Benchmark code: a failed unwrap / expect / panic is a failed benchmark (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use arrow::array::{

@@ -1,6 +1,9 @@
 //! Property test of the COPY encoder: random Arrow rows, COPYed through the writer into a
 //! real table, read back equal (`FERRY_TEST_PG_URL`).
 
+// Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use arrow::array::{

@@ -2,6 +2,9 @@
 //! seed jobs, and the one-command demo (both seed jobs unchanged against a throwaway
 //! PostgreSQL and the local MaxCompute endpoint).
 
+// Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
