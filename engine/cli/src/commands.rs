@@ -13,6 +13,7 @@ use ferry_core::vars::{self, VarContext};
 use ferry_core::{Error, Result};
 use ferry_runtime::{run_job, JobPlan, RunOptions, Summary};
 
+use crate::logging::LogFormat;
 use crate::registry;
 
 /// ferry: a fast, Arrow-native data sync engine that runs DataX / DataWorks job JSON.
@@ -21,6 +22,10 @@ use crate::registry;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: `text` (coloured only on a terminal, never with NO_COLOR set) or
+    /// `json` (one object per line, for schedulers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod bench;
 mod commands;
 mod demo;
 mod job_cmd;
+mod logging;
 mod pglocal;
 mod registry;
 
@@ -13,13 +14,7 @@ use commands::Cli;
 
 fn main() {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
