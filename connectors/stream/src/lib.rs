@@ -3,11 +3,13 @@
 //! benchmarked without any database.
 //!
 //! Reader parameters: `column` (list of `{"type": "long|double|string|date|bool|bytes",
-//! "value": ...}` or `{"type": ..., "random": "min,max"}`), `sliceRecordCount` (records
-//! per channel, default 1), `batchRows` (optional).
+//! "value": ...}` or `{"type": ..., "random": "min,max"}`, with `dateFormat` for dates and
+//! an optional `name`), `sliceRecordCount` (records per channel, default 1), `batchRows`
+//! (optional).
 //! Writer parameters: `print` (write rows to stdout, default false), `fieldDelimiter`
-//! (default tab), `encoding` (ignored).
+//! (default tab); `encoding`, `column` and DataX's pacing keys are ignored with a warning.
 
+pub mod date_format;
 mod reader;
 mod writer;
 

@@ -23,7 +23,9 @@ struct Config {
     field_delimiter: Option<String>,
 }
 
-const IGNORED: &[&str] = &["encoding", "recordNumBeforeSleep", "sleepTime"];
+/// Keys DataX's streamwriter reads (or, for `column`, jobs carry over from a reader) that
+/// ferry ignores with a warning: the writer prints whatever columns the reader gives.
+const IGNORED: &[&str] = &["encoding", "recordNumBeforeSleep", "sleepTime", "column"];
 
 /// Builds [`StreamWriter`]s.
 #[derive(Debug, Default)]

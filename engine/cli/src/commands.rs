@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand};
 use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
-use ferry_core::job::{load_job, Job};
+use ferry_core::job::{load_job_with, Job, NOTE};
 use ferry_core::plugin::BuildContext;
 use ferry_core::vars::{self, VarContext};
 use ferry_core::{Error, Result};
@@ -397,7 +397,7 @@ fn check_job(job: &Job, catalog: &Catalog, warnings: &mut Vec<String>) -> Result
 async fn cmd_validate(a: JobArgs) -> Result<i32> {
     let catalog = load_catalog(a.catalog.as_deref())?;
     for vars in var_contexts(&a)? {
-        let job = load_job(&a.job, &vars)?;
+        let job = load_job_with(&a.job, &vars, Some(&*catalog))?;
         println!("job        : {}", job.name);
         println!("shape      : {:?}", job.shape);
         println!("bizdate    : {}", vars.bizdate.format("%Y%m%d"));
@@ -432,7 +432,10 @@ async fn cmd_validate(a: JobArgs) -> Result<i32> {
         let mut warnings = job.warnings.clone();
         check_job(&job, &catalog, &mut warnings)?;
         for w in &warnings {
-            println!("warning    : {w}");
+            match w.strip_prefix(NOTE) {
+                Some(n) => println!("note       : {n}"),
+                None => println!("warning    : {w}"),
+            }
         }
         let ctx = BuildContext {
             catalog: Arc::clone(&catalog),
@@ -509,11 +512,14 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
     let mut summaries: Vec<Summary> = Vec::new();
     let mut exit = 0;
     for vars in contexts {
-        let job = load_job(&a.job.job, &vars)?;
+        let job = load_job_with(&a.job.job, &vars, Some(&*catalog))?;
         let mut warnings = job.warnings.clone();
         check_job(&job, &catalog, &mut warnings)?;
         for w in &warnings {
-            eprintln!("warning: {w}");
+            match w.strip_prefix(NOTE) {
+                Some(n) => eprintln!("note: {n}"),
+                None => eprintln!("warning: {w}"),
+            }
         }
         let bizdate = vars.bizdate.format("%Y%m%d").to_string();
         let dirty_file = a.dirty_file.clone().unwrap_or_else(|| {

@@ -1,8 +1,10 @@
 //! The documentation stays true to the code. No server is needed:
 //!
-//! * every ```json block in `README.md` and `docs/*.md`, and every file in
+//! * every ```json block in `README.md` and `docs/*.md`, and every `.json` file under
 //!   `testdata/jobs/`, that is a job parses with ferry's job loader, and its reader and
-//!   writer parameters pass the connectors' offline `check()`; a block that is a plugin
+//!   writer parameters pass the connectors' offline `check()` (files in a folder with a
+//!   `datasources.json` are loaded with that catalog; a `NAME.bad.json` file is a job ferry
+//!   must refuse as it stands, and the test checks that it does); a block that is a plugin
 //!   (`{"name": "postgresqlreader", "parameter": ..}`) is checked by its plugin, a
 //!   catalog by the catalog loader, anything else must at least be JSON. A block marked
 //!   ```` ```json fragment ```` or preceded by `<!-- not-a-job -->` is skipped. Failures
@@ -37,7 +39,7 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 use ferry_core::catalog::Catalog;
-use ferry_core::job::{parse_job, READER_PLUGINS, WRITER_PLUGINS};
+use ferry_core::job::{parse_job, parse_job_with, READER_PLUGINS, WRITER_PLUGINS};
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
 use ferry_core::vars::{resolve_json, VarContext};
 use serde_json::Value;
@@ -85,6 +87,28 @@ fn vars() -> VarContext {
     .collect();
     let day = NaiveDate::from_ymd_opt(2025, 11, 1).expect("date");
     VarContext::new(None, None, day, params)
+}
+
+/// The datasources the examples name (for DataWorks v2 steps without `stepType`).
+fn doc_catalog() -> Catalog {
+    let mut c = Catalog::empty(None);
+    let pg = ferry_core::catalog::PostgresSource {
+        jdbc_url: Some("jdbc:postgresql://127.0.0.1:5432/postgres".into()),
+        ..Default::default()
+    };
+    c.insert(
+        "l_PostGreSql",
+        ferry_core::catalog::Datasource::Postgresql(pg),
+    )
+    .expect("l_PostGreSql");
+    let odps = ferry_core::catalog::OdpsSource {
+        endpoint: "http://127.0.0.1:9300/api".into(),
+        project: "demo".into(),
+        ..Default::default()
+    };
+    c.insert("odps_first", ferry_core::catalog::Datasource::Odps(odps))
+        .expect("odps_first");
+    c
 }
 
 /// One fenced code block.
@@ -229,9 +253,10 @@ fn compile_transformers(
         .map_err(|e| e.to_string())
 }
 
-/// Parse a job and check both plugins' parameters (and its transformers).
-fn check_job(text: &str, name: &str) -> Result<(), String> {
-    let job = parse_job(text, name, &vars()).map_err(|e| e.to_string())?;
+/// Parse a job (with a datasource catalog, if given) and check both plugins' parameters
+/// (and its transformers).
+fn check_job_with(text: &str, name: &str, catalog: Option<&Catalog>) -> Result<(), String> {
+    let job = parse_job_with(text, name, &vars(), catalog).map_err(|e| e.to_string())?;
     if !job.transformers.is_empty() {
         let columns: Vec<String> = job.reader.params["column"]
             .as_array()
@@ -302,7 +327,7 @@ fn check_plugin_object(v: &Value, role: Option<Role>) -> Result<(), String> {
 /// Check one ```json block; `Ok(kind)` says what it was checked as.
 fn check_json_block(b: &Block) -> Result<&'static str, String> {
     if is_job(&b.body) {
-        return check_job(&b.body, &b.at).map(|_| "job");
+        return check_job_with(&b.body, &b.at, Some(&doc_catalog())).map(|_| "job");
     }
     let resolved = resolve_json(&b.body, &vars()).map_err(|e| e.to_string())?;
     let trimmed = resolved.trim();
@@ -384,28 +409,60 @@ fn every_json_example_in_the_docs_is_valid() {
     );
 }
 
+/// Every `.json` file under `dir`, recursively, sorted.
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let p = e.expect("dir entry").path();
+        if p.is_dir() {
+            out.extend(json_files(&p));
+        } else if p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn every_job_in_testdata_is_valid() {
-    let dir = repo().join("testdata/jobs");
+    let root = repo().join("testdata/jobs");
     let mut n = 0;
+    let mut bad = 0;
     let mut failures = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("testdata/jobs") {
-        let p = e.expect("dir entry").path();
+    for p in json_files(&root) {
         let rel = format!(
             "testdata/jobs/{}",
-            p.file_name().expect("name").to_string_lossy()
+            p.strip_prefix(&root).expect("under root").display()
         );
         let text = read(&rel);
-        if !is_job(&text) {
+        let refused_on_purpose = rel.ends_with(".bad.json");
+        if !refused_on_purpose && !is_job(&text) {
+            continue;
+        }
+        // the catalog of the job's folder, when it has one
+        let cat_path = p.with_file_name("datasources.json");
+        let catalog = cat_path
+            .exists()
+            .then(|| Catalog::load(&cat_path).unwrap_or_else(|e| panic!("{e}")));
+        let result = check_job_with(&text, &rel, catalog.as_ref());
+        if refused_on_purpose {
+            bad += 1;
+            if result.is_ok() {
+                failures.push(format!(
+                    "{rel}: ferry accepts it, but the .bad.json name says it must refuse it"
+                ));
+            }
             continue;
         }
         n += 1;
-        if let Err(e) = check_job(&text, &rel) {
+        if let Err(e) = result {
             failures.push(e);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(n >= 3, "only {n} jobs in testdata/jobs");
+    assert!(n >= 8, "only {n} valid jobs in testdata/jobs");
+    assert!(bad >= 8, "only {bad} .bad.json jobs in testdata/jobs");
 }
 
 #[test]
@@ -794,7 +851,7 @@ fn ignored_keys(role: Role, plugin: &str) -> Vec<&'static str> {
         (Role::Reader, "parquet") => vec!["encoding", "fileType", "fieldDelimiter", "nullFormat"],
         (Role::Writer, "parquet") => vec!["encoding", "fieldDelimiter", "fileType"],
         (Role::Reader, "stream") => vec!["encoding"],
-        (Role::Writer, "stream") => vec!["encoding", "recordNumBeforeSleep", "sleepTime"],
+        (Role::Writer, "stream") => vec!["encoding", "recordNumBeforeSleep", "sleepTime", "column"],
         _ => vec![],
     }
 }
@@ -1529,6 +1586,29 @@ const BAD_JOBS: &[(&str, &str, &[&str])] = &[
         "dry.json",
         r#"{"job": {"setting": {"dryRun": true}, "content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "long", "value": "1"}]}}, "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
         &["validate", "dry.json"],
+    ),
+    (
+        "frag.json",
+        "// the setting of a job, copied alone\n\"setting\": {\"speed\": {\"channel\": 2}}\n",
+        &["validate", "frag.json"],
+    ),
+    (
+        "comma.json",
+        "{\"job\": {\"content\": [{\"reader\": {\"name\": \"streamreader\", \"parameter\": {\"column\": [{\"type\": \"long\", \"value\": \"1\"}]}}，\n  \"writer\": {\"name\": \"streamwriter\", \"parameter\": {}}}]}}\n",
+        &["validate", "comma.json"],
+    ),
+    (
+        "step.json",
+        r#"{"type": "job", "version": "2.0", "steps": [
+  {"category": "reader", "name": "Reader", "parameter": {"datasource": "l_PostgreSql", "table": "public.person", "column": ["id"]}},
+  {"stepType": "stream", "category": "writer", "name": "Writer", "parameter": {}}]}
+"#,
+        &["validate", "step.json"],
+    ),
+    (
+        "fmt.json",
+        r#"{"job": {"content": [{"reader": {"name": "streamreader", "parameter": {"column": [{"type": "date", "value": "2026-11-22 24:00", "dateFormat": "yyyy-MM-dd kk:mm"}]}}, "writer": {"name": "streamwriter", "parameter": {}}}]}}"#,
+        &["validate", "fmt.json"],
     ),
     (
         "groovy.json",

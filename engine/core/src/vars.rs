@@ -13,9 +13,12 @@
 //!   name is directly followed by `$` (a PostgreSQL dollar-quote tag such as `$body$`).
 //!
 //! `$1`, a lone `$`, `$$` and `$.a` are plain text. A variable that cannot be resolved is
-//! an error; all of them are reported together with their line numbers. `-p` values win
-//! over built-ins of the same name and are inserted as given (never scanned again), so
-//! `-p min='$min'` keeps a literal `$min`.
+//! an error; all of them are reported together with their line numbers, and the custom
+//! ones with the `-p` arguments to paste. `-p` values win over built-ins of the same name
+//! and are inserted as given (never scanned again), so `-p min='$min'` keeps a literal
+//! `$min`; the one exception is a value that is exactly one scheduling expression
+//! (`-p day='$[yyyymmdd-1]'`, `-p d='${bdp.system.bizdate}'`, `-p d='$bizdate'`), which is
+//! evaluated on the same baselines, as DataWorks does for a node's parameter assignments.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +50,11 @@ impl VarContext {
         params: BTreeMap<String, String>,
     ) -> Self {
         let day = chrono::Duration::days(1);
+        // `-p '${params1}=x'` names the variable as the job writes it: take the name.
+        let params = params
+            .into_iter()
+            .map(|(k, v)| (bare_name(&k).to_string(), v))
+            .collect();
         let (bizdate, cyctime) = match (bizdate, cyctime) {
             (Some(b), Some(c)) => (b, c),
             (Some(b), None) => (b, (b + day).and_time(chrono::NaiveTime::MIN)),
@@ -59,6 +67,27 @@ impl VarContext {
             cyctime,
             today,
         }
+    }
+}
+
+/// `${name}`, `$[name]` or `$name` as a `-p` key: `name`; anything else as given.
+fn bare_name(key: &str) -> &str {
+    let k = key.trim();
+    if let Some(inner) = k
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .or_else(|| k.strip_prefix("$[").and_then(|r| r.strip_suffix(']')))
+    {
+        return inner;
+    }
+    match k.strip_prefix('$') {
+        Some(r)
+            if r.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            r
+        }
+        _ => k,
     }
 }
 
@@ -125,6 +154,8 @@ pub(crate) struct Substitution {
 pub(crate) struct Resolved {
     pub text: String,
     pub subs: Vec<Substitution>,
+    /// `-p` names the text never referred to (outside comments), sorted.
+    pub unused_params: Vec<String>,
 }
 
 impl Resolved {
@@ -150,7 +181,8 @@ pub(crate) fn scan(text: &str, ctx: &VarContext, json: bool) -> Result<Resolved>
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut subs = Vec::new();
-    let mut unresolved: Vec<(String, usize)> = Vec::new();
+    let mut unresolved: Vec<(String, usize, Var<'_>)> = Vec::new();
+    let mut used: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     let (mut i, mut last, mut line, mut in_str) = (0usize, 0usize, 1usize, false);
     while i < bytes.len() {
         match bytes[i] {
@@ -166,6 +198,11 @@ pub(crate) fn scan(text: &str, ctx: &VarContext, json: bool) -> Result<Resolved>
             b'$' => {
                 if let Some((var, len)) = candidate(&text[i..]) {
                     let raw = &text[i..i + len];
+                    if let Some(key) = var.param_key() {
+                        if ctx.params.contains_key(key) {
+                            used.insert(key);
+                        }
+                    }
                     match evaluate(&var, ctx) {
                         Some(value) => {
                             out.push_str(&text[last..i]);
@@ -183,7 +220,7 @@ pub(crate) fn scan(text: &str, ctx: &VarContext, json: bool) -> Result<Resolved>
                             out.push_str(&value);
                             last = i + len;
                         }
-                        None => unresolved.push((raw.to_string(), line)),
+                        None => unresolved.push((raw.to_string(), line, var)),
                     }
                     i += len;
                     continue;
@@ -194,23 +231,129 @@ pub(crate) fn scan(text: &str, ctx: &VarContext, json: bool) -> Result<Resolved>
         i += 1;
     }
     if !unresolved.is_empty() {
-        let list: Vec<String> = unresolved
-            .iter()
-            .map(|(v, l)| format!("{v} (line {l})"))
-            .collect();
-        let noun = if unresolved.len() == 1 {
-            "variable"
-        } else {
-            "variables"
-        };
-        return Err(Error::config(format!(
-            "unresolved {noun}: {}; give custom ones with -p name=value (date formats take \
-             yyyy yy mm dd, and also hh24 mi ss inside $[...])",
-            list.join(", ")
-        )));
+        return Err(Error::config(unresolved_message(&unresolved)));
     }
     out.push_str(&text[last..]);
-    Ok(Resolved { text: out, subs })
+    let unused_params = ctx
+        .params
+        .keys()
+        .filter(|k| !used.contains(k.as_str()))
+        .cloned()
+        .collect();
+    Ok(Resolved {
+        text: out,
+        subs,
+        unused_params,
+    })
+}
+
+/// The built-in names a misspelt `${bdp.system.*}` is compared with.
+const SYSTEM_PARAMS: &[&str] = &["bdp.system.bizdate", "bdp.system.cyctime"];
+
+/// How an unresolved variable is best fixed.
+enum Fix<'a> {
+    /// A custom variable: give it with `-p name=VALUE`.
+    Param(&'a str),
+    /// A date format with a typo: check it against the tokens.
+    DateFormat,
+    /// A misspelt system parameter.
+    System(&'static str),
+}
+
+fn fix_for<'a>(var: &Var<'a>) -> Fix<'a> {
+    let content = match var {
+        Var::Bare(n) => return Fix::Param(n),
+        Var::Brace(c) | Var::Bracket(c) => *c,
+    };
+    if content.starts_with("bdp.") {
+        if let Some(s) = crate::params::nearest(content, SYSTEM_PARAMS) {
+            return Fix::System(s);
+        }
+    }
+    let ident = content
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ident && !looks_like_date_format(content) {
+        Fix::Param(content)
+    } else {
+        Fix::DateFormat
+    }
+}
+
+/// `yyyymmd`, `hh24mis`: only date-token letters (and digits or separators), with at
+/// least one token-like pair. `ds` or `day` are names, not formats.
+fn looks_like_date_format(content: &str) -> bool {
+    let letters_ok = content
+        .chars()
+        .all(|c| matches!(c, 'y' | 'm' | 'd' | 'h' | 'i' | 's') || !c.is_ascii_alphabetic());
+    let has_token = ["yy", "mm", "dd", "hh", "mi", "ss"]
+        .iter()
+        .any(|t| content.contains(t));
+    letters_ok && has_token
+}
+
+/// The error for unresolved variables: all of them with their lines, then what to do,
+/// with the `-p` arguments to paste for the custom ones.
+fn unresolved_message(unresolved: &[(String, usize, Var<'_>)]) -> String {
+    let list: Vec<String> = unresolved
+        .iter()
+        .map(|(v, l, _)| format!("{v} (line {l})"))
+        .collect();
+    let noun = if unresolved.len() == 1 {
+        "variable"
+    } else {
+        "variables"
+    };
+    let mut msg = format!(
+        "unresolved {noun}: {}; give custom ones with -p name=value (date formats take \
+         yyyy yy mm dd, and also hh24 mi ss inside $[...])",
+        list.join(", ")
+    );
+    let mut params: Vec<&str> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    for (raw, _, var) in unresolved {
+        match fix_for(var) {
+            Fix::Param(name) if !name.is_empty() => {
+                if !params.contains(&name) {
+                    params.push(name);
+                }
+            }
+            Fix::Param(_) | Fix::DateFormat => {}
+            Fix::System(s) => {
+                let h = format!("{raw}: did you mean ${{{s}}}?");
+                if !hints.contains(&h) {
+                    hints.push(h);
+                }
+            }
+        }
+    }
+    for h in hints {
+        msg.push_str("; ");
+        msg.push_str(&h);
+    }
+    if !params.is_empty() {
+        let args: Vec<String> = params
+            .iter()
+            .map(|p| format!("-p {}", shell_word(&format!("{p}=VALUE"))))
+            .collect();
+        msg.push_str(&format!(
+            "; to give them, add: {} (a value may be a scheduling expression: -p {})",
+            args.join(" "),
+            shell_word(&format!("{}=$[yyyymmdd-1]", params[0]))
+        ));
+    }
+    msg
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but safe characters.
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | '/' | ':' | ','))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// A variable as written.
@@ -222,6 +365,15 @@ enum Var<'a> {
     Bracket(&'a str),
     /// `$name`.
     Bare(&'a str),
+}
+
+impl<'a> Var<'a> {
+    /// The `-p` name this variable would take its value from.
+    fn param_key(&self) -> Option<&'a str> {
+        match self {
+            Var::Bare(n) | Var::Brace(n) | Var::Bracket(n) => Some(n),
+        }
+    }
 }
 
 /// If `s` (starting at `$`) begins with something that looks like a variable, return it
@@ -272,16 +424,17 @@ fn candidate(s: &str) -> Option<(Var<'_>, usize)> {
 
 /// The value of a variable, or `None` when it cannot be resolved.
 fn evaluate(var: &Var<'_>, ctx: &VarContext) -> Option<String> {
+    if let Some(v) = var.param_key().and_then(|k| ctx.params.get(k)) {
+        return Some(param_value(v, ctx));
+    }
+    scheduling(var, ctx)
+}
+
+/// A built-in or a date expression; never a `-p` name.
+fn scheduling(var: &Var<'_>, ctx: &VarContext) -> Option<String> {
     match var {
-        Var::Bare(name) => ctx
-            .params
-            .get(*name)
-            .cloned()
-            .or_else(|| builtin(name, ctx)),
+        Var::Bare(name) => builtin(name, ctx),
         Var::Brace(content) => {
-            if let Some(v) = ctx.params.get(*content) {
-                return Some(v.clone());
-            }
             match *content {
                 "bdp.system.bizdate" => return builtin("bizdate", ctx),
                 "bdp.system.cyctime" => return builtin("cyctime", ctx),
@@ -289,12 +442,24 @@ fn evaluate(var: &Var<'_>, ctx: &VarContext) -> Option<String> {
             }
             builtin(content, ctx).or_else(|| bizdate_expr(content, ctx.bizdate))
         }
-        Var::Bracket(content) => ctx
-            .params
-            .get(*content)
-            .cloned()
-            .or_else(|| cyctime_expr(content, ctx.cyctime)),
+        Var::Bracket(content) => cyctime_expr(content, ctx.cyctime),
     }
+}
+
+/// A `-p` value as inserted: as given, unless the whole value is one scheduling
+/// expression ferry can evaluate (`$[yyyymmdd-1]`, `${bdp.system.bizdate}`, `$bizdate`).
+fn param_value(value: &str, ctx: &VarContext) -> String {
+    let t = value.trim();
+    if t.starts_with('$') {
+        if let Some((var, len)) = candidate(t) {
+            if len == t.len() {
+                if let Some(v) = scheduling(&var, ctx) {
+                    return v;
+                }
+            }
+        }
+    }
+    value.to_string()
 }
 
 /// `bizdate`, `cyctime`, `gmtdate`, `bizmonth`.
@@ -700,5 +865,101 @@ mod tests {
             let e = parse_bizdate_arg(bad).unwrap_err();
             assert!(e.to_string().contains("bizdate"), "{bad}: {e}");
         }
+    }
+
+    fn ctx_params(params: &[(&str, &str)]) -> VarContext {
+        let p = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        VarContext::new(None, None, d(2025, 11, 1), p)
+    }
+
+    #[test]
+    fn unresolved_custom_variables_come_with_the_p_line_to_paste() {
+        let c = spec_ctx();
+        let msg = resolve(
+            "${params1} $region ${params1}\n$[yyyymmd] ${bdp.system.bizdat} $[my_day] ${a-b}",
+            &c,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with(
+                "unresolved variables: ${params1} (line 1), $region (line 1), ${params1} (line 1), \
+                 $[yyyymmd] (line 2), ${bdp.system.bizdat} (line 2), $[my_day] (line 2), ${a-b} \
+                 (line 2); give custom ones with -p name=value"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("; ${bdp.system.bizdat}: did you mean ${bdp.system.bizdate}?"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with(
+                "; to give them, add: -p params1=VALUE -p region=VALUE -p my_day=VALUE (a value \
+                 may be a scheduling expression: -p 'params1=$[yyyymmdd-1]')"
+            ),
+            "{msg}"
+        );
+        // a date format with a typo gets no -p line
+        let msg = resolve("$[yyyymmd] ${hh24mis}", &c)
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("to give them"), "{msg}");
+        // `ds` and `day` are names, not formats
+        let msg = resolve("${ds} ${day}", &c).unwrap_err().to_string();
+        assert!(msg.contains("add: -p ds=VALUE -p day=VALUE"), "{msg}");
+    }
+
+    #[test]
+    fn a_p_value_that_is_one_scheduling_expression_is_evaluated() {
+        let c = ctx_params(&[
+            ("a", "$[yyyymmdd-1]"),
+            ("b", "${bdp.system.bizdate}"),
+            ("c", "$bizdate"),
+            ("d", " ${yyyy-mm-dd} "),
+            ("min", "$min"),
+            ("e", "$[yyyymmdd-1] and more"),
+            ("f", "${a}"),
+            ("g", "$[yyyymmd]"),
+        ]);
+        for (text, want) in [
+            ("$a", "20251031"),
+            ("$b", "20251031"),
+            ("$c", "20251031"),
+            ("$d", "2025-10-31"),
+            ("$min", "$min"),
+            ("$e", "$[yyyymmdd-1] and more"),
+            ("$f", "${a}"),
+            ("$g", "$[yyyymmd]"),
+        ] {
+            assert_eq!(r(text, &c), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn p_names_written_like_the_job_are_taken_bare() {
+        let c = ctx_params(&[
+            ("${params1}", "x"),
+            ("$[p2]", "y"),
+            ("$p3", "z"),
+            ("$1", "w"),
+        ]);
+        assert_eq!(r("${params1} $p2 ${p3}", &c), "x y z");
+        assert!(c.params.contains_key("$1"));
+        assert_eq!(bare_name("${a}"), "a");
+        assert_eq!(bare_name("$[a]"), "a");
+        assert_eq!(bare_name("$a_1"), "a_1");
+        assert_eq!(bare_name("a"), "a");
+        assert_eq!(bare_name("$"), "$");
+    }
+
+    #[test]
+    fn unused_params_are_reported() {
+        let c = ctx_params(&[("used", "1"), ("also", "2"), ("unused", "3")]);
+        let res = scan("\"$used\" ${also} $[also]", &c, true).unwrap();
+        assert_eq!(res.unused_params, vec!["unused".to_string()]);
     }
 }

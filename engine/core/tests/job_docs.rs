@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use ferry_core::job::parse_job;
+use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
+use ferry_core::job::parse_job_with;
 use ferry_core::vars::{resolve, VarContext};
 
 fn doc() -> String {
@@ -48,13 +49,31 @@ fn json_blocks(md: &str) -> Vec<(usize, String)> {
 fn every_json_job_example_parses() {
     let md = doc();
     let vars = ctx(&[("year", "2024"), ("region", "hz"), ("n", "2")]);
+    // the datasources the examples name: DataWorks v2 steps without stepType need them
+    let mut catalog = Catalog::empty(None);
+    let pg = PostgresSource {
+        jdbc_url: Some("jdbc:postgresql://127.0.0.1:5432/postgres".into()),
+        ..Default::default()
+    };
+    catalog
+        .insert("l_PostGreSql", Datasource::Postgresql(pg))
+        .unwrap();
+    let odps = OdpsSource {
+        endpoint: "http://127.0.0.1:9300/api".into(),
+        project: "demo".into(),
+        ..Default::default()
+    };
+    catalog
+        .insert("odps_first", Datasource::Odps(odps))
+        .unwrap();
     let mut parsed = 0;
     for (line, body) in json_blocks(&md) {
         if !(body.contains("\"reader\"") || body.contains("\"steps\"")) {
             continue;
         }
         let name = format!("docs/jobs.md (block at line {line})");
-        let job = parse_job(&body, &name, &vars).unwrap_or_else(|e| panic!("{e}"));
+        let job =
+            parse_job_with(&body, &name, &vars, Some(&catalog)).unwrap_or_else(|e| panic!("{e}"));
         assert!(!job.reader.plugin.is_empty() && !job.writer.plugin.is_empty());
         parsed += 1;
     }

@@ -1,7 +1,16 @@
 //! The job model: DataWorks v1 (`configuration.reader.plugin`), DataWorks v2 (`steps` +
 //! `order.hops`) and DataX (`job.content[0].reader.name`) job JSON, with `//` and `/* */`
 //! comments and trailing commas, parsed into one [`Job`].
+//!
+//! Also accepted, the way jobs are really written: whitespace look-alikes copied from web
+//! pages (no-break and ideographic spaces, a stray byte-order mark; warned), DataWorks v2
+//! steps without `stepType` (the plugin is the type of the step's `datasource` in the
+//! catalog; noted). Refused with a precise message: full-width punctuation outside
+//! strings, a file holding only part of a job, reader and writer `column` lists of
+//! different lengths.
 
+mod columns;
+mod fragment;
 mod relaxed;
 mod settings;
 
@@ -10,6 +19,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::params;
 use crate::vars::VarContext;
@@ -99,9 +109,14 @@ pub struct Job {
     pub transformers: Vec<TransformerSpec>,
     /// Speed, channels and error limits.
     pub settings: Settings,
-    /// Things accepted but worth saying (ignored keys, `*` columns).
+    /// Things accepted but worth saying (ignored keys, `*` columns). Entries that start
+    /// with [`NOTE`] are not problems, only information (a `stepType` inferred from the
+    /// catalog): show them as notes.
     pub warnings: Vec<String>,
 }
+
+/// The prefix of a [`Job::warnings`] entry that is a note, not a warning.
+pub const NOTE: &str = "note: ";
 
 /// Plugin names ferry knows, canonical first then aliases, for readers.
 pub const READER_PLUGINS: &[(&str, &[&str])] = &[
@@ -120,29 +135,91 @@ pub const WRITER_PLUGINS: &[(&str, &[&str])] = &[
 ];
 
 /// Read, resolve variables in and parse a job file.
+///
+/// A DataWorks v2 step without `stepType` cannot be resolved without a catalog; use
+/// [`load_job_with`] for that.
 pub fn load_job(path: &Path, vars: &VarContext) -> Result<Job> {
+    load_job_with(path, vars, None)
+}
+
+/// [`load_job`] with the datasource catalog, which DataWorks v2 steps without `stepType`
+/// take their plugin from.
+pub fn load_job_with(path: &Path, vars: &VarContext, catalog: Option<&Catalog>) -> Result<Job> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading job {}", path.display()), e))?;
-    parse_job(&text, &path.display().to_string(), vars)
+    parse_job_with(&text, &path.display().to_string(), vars, catalog)
 }
 
 /// Parse a job from text. `name` is used in messages.
 ///
-/// Steps: comments and trailing commas are blanked (lines and columns stay), variables
-/// are resolved in the remaining text (values inside JSON strings are escaped), the
-/// JSON is parsed (a syntax error reads `NAME:LINE:COL: message`, pointing into the
-/// original text), the shape is detected and the skeleton checked strictly. Errors are
-/// [`Error::Config`] prefixed with `name`.
+/// Steps: comments and trailing commas are blanked (lines and columns stay), whitespace
+/// look-alikes outside strings become spaces (with a warning) and full-width punctuation
+/// outside strings is refused, variables are resolved in the remaining text (values inside
+/// JSON strings are escaped), the JSON is parsed (a syntax error reads
+/// `NAME:LINE:COL: message`, pointing into the original text; a file holding only part of
+/// a job says so), the shape is detected and the skeleton checked strictly, and the reader
+/// and writer `column` lists, when both are given, must be as long as each other. Errors
+/// are [`Error::Config`] prefixed with `name`.
 pub fn parse_job(text: &str, name: &str, vars: &VarContext) -> Result<Job> {
+    parse_job_with(text, name, vars, None)
+}
+
+/// [`parse_job`] with the datasource catalog, which DataWorks v2 steps without `stepType`
+/// take their plugin from.
+pub fn parse_job_with(
+    text: &str,
+    name: &str,
+    vars: &VarContext,
+    catalog: Option<&Catalog>,
+) -> Result<Job> {
+    // A byte-order mark at the very start is the UTF-8 signature some editors write:
+    // not worth a warning. Anywhere else it is a copied-in blank (see `relaxed`).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let plain = relaxed::to_plain_json(text)
         .map_err(|e| Error::config(format!("{name}:{}:{}: {}", e.line, e.column, e.message)))?;
-    let resolved = crate::vars::scan(&plain, vars, true).map_err(|e| e.context(name))?;
-    let value: Value = serde_json::from_str(&resolved.text).map_err(|e| {
-        let (line, column) = original_position(text, &resolved, e.line(), e.column());
-        Error::config(format!("{name}:{line}:{column}: {}", serde_message(&e)))
-    })?;
-    build(value, name).map_err(|e| e.context(name))
+    let mut warnings: Vec<String> = plain
+        .blanks
+        .iter()
+        .map(|b| {
+            let times = match b.count {
+                1 => String::new(),
+                n => format!(" ({n} of them, the first here)"),
+            };
+            format!(
+                "{name}:{}:{}: {} outside a string{times}, read as a space; \
+                 it was probably copied from a web page",
+                b.line, b.column, b.what
+            )
+        })
+        .collect();
+    let resolved = crate::vars::scan(&plain.text, vars, true).map_err(|e| e.context(name))?;
+    let value: Value = match serde_json::from_str(&resolved.text) {
+        Ok(v) => v,
+        Err(e) => {
+            let (line, column) = fragment::start(&plain.text, text);
+            if let Some(kind) = fragment::members(&resolved.text) {
+                return Err(Error::config(fragment::message(name, line, column, &kind)));
+            }
+            let (line, column) = original_position(text, &resolved, e.line(), e.column());
+            return Err(Error::config(format!(
+                "{name}:{line}:{column}: {}",
+                serde_message(&e)
+            )));
+        }
+    };
+    if let Some(kind) = fragment::kind(&value) {
+        let (line, column) = fragment::start(&plain.text, text);
+        return Err(Error::config(fragment::message(name, line, column, &kind)));
+    }
+    for p in &resolved.unused_params {
+        warnings.push(format!(
+            "-p {p}: the job never uses ${p} or ${{{p}}}; check the name"
+        ));
+    }
+    let mut job = build(value, name, catalog).map_err(|e| e.context(name))?;
+    warnings.append(&mut job.warnings);
+    job.warnings = warnings;
+    Ok(job)
 }
 
 /// serde_json's message without its " at line L column C" tail.
@@ -177,7 +254,7 @@ fn original_position(
 /// Top-level keys that choose the shape.
 const SHAPE_KEYS: &[&str] = &["job", "configuration", "steps"];
 
-fn build(value: Value, name: &str) -> Result<Job> {
+fn build(value: Value, name: &str, catalog: Option<&Catalog>) -> Result<Job> {
     let Value::Object(top) = &value else {
         return Err(Error::config(format!(
             "expected a JSON object with `job` (DataX), `configuration` (DataWorks v1) or \
@@ -194,7 +271,7 @@ fn build(value: Value, name: &str) -> Result<Job> {
     let job = match present.as_slice() {
         ["job"] => datax(&value, &mut warnings)?,
         ["configuration"] => dataworks_v1(&value, &mut warnings)?,
-        ["steps"] => dataworks_v2(&value, &mut warnings)?,
+        ["steps"] => dataworks_v2(&value, catalog, &mut warnings)?,
         [] => {
             for key in top.keys() {
                 if let Some(s) = params::nearest(key, SHAPE_KEYS) {
@@ -220,6 +297,7 @@ fn build(value: Value, name: &str) -> Result<Job> {
         }
     };
     let (shape, reader, writer, transformers, settings) = job;
+    columns::check_counts(&reader, &writer)?;
     Ok(Job {
         name: name.to_string(),
         shape,
@@ -320,7 +398,8 @@ struct V2File {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct V2Step {
-    step_type: String,
+    #[serde(default)]
+    step_type: Option<String>,
     category: String,
     #[serde(default)]
     name: Option<String>,
@@ -342,7 +421,11 @@ struct V2Hop {
     to: String,
 }
 
-fn dataworks_v2(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
+fn dataworks_v2(
+    value: &Value,
+    catalog: Option<&Catalog>,
+    warnings: &mut Vec<String>,
+) -> Result<Parts> {
     let f: V2File = params::parse(value, "", &[], warnings)?;
     warn_extend(&f.extend, warnings);
     let mut reader: Option<(usize, V2Step)> = None;
@@ -380,22 +463,74 @@ fn dataworks_v2(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
             )));
         }
     }
-    let reader = plugin_spec(
-        &r.step_type,
-        r.parameter,
-        Role::Reader,
-        &format!("steps[{ri}].stepType"),
-        &format!("steps[{ri}].parameter"),
-    )?;
-    let writer = plugin_spec(
-        &w.step_type,
-        w.parameter,
-        Role::Writer,
-        &format!("steps[{wi}].stepType"),
-        &format!("steps[{wi}].parameter"),
-    )?;
+    let reader = step_spec(r, ri, Role::Reader, catalog, warnings)?;
+    let writer = step_spec(w, wi, Role::Writer, catalog, warnings)?;
     let settings = settings(f.setting, "setting", warnings)?;
     Ok((JobShape::DataWorksV2, reader, writer, Vec::new(), settings))
+}
+
+/// A v2 step's plugin: its `stepType`, or else the type of its `datasource` in the
+/// catalog (the HybridDB / AnalyticDB for PostgreSQL pages show steps without
+/// `stepType`).
+fn step_spec(
+    step: V2Step,
+    index: usize,
+    role: Role,
+    catalog: Option<&Catalog>,
+    warnings: &mut Vec<String>,
+) -> Result<PluginSpec> {
+    let at = format!("steps[{index}]");
+    let param_path = format!("{at}.parameter");
+    if let Some(t) = &step.step_type {
+        return plugin_spec(
+            t,
+            step.parameter,
+            role,
+            &format!("{at}.stepType"),
+            &param_path,
+        );
+    }
+    let label = match &step.name {
+        Some(n) => format!("{at} (\"{n}\")"),
+        None => at.clone(),
+    };
+    let kinds = match role {
+        Role::Reader => READER_PLUGINS,
+        Role::Writer => WRITER_PLUGINS,
+    }
+    .iter()
+    .map(|(c, _)| format!("\"{c}\""))
+    .collect::<Vec<_>>()
+    .join(", ");
+    let Some(ds) = step.parameter.get("datasource").and_then(Value::as_str) else {
+        return Err(Error::config(format!(
+            "{label}: no \"stepType\", and no {param_path}.datasource to infer it from; add \
+             \"stepType\" (one of {kinds})"
+        )));
+    };
+    let Some(catalog) = catalog else {
+        return Err(Error::config(format!(
+            "{label}: no \"stepType\"; it can be inferred from datasource \"{ds}\" only with \
+             a datasource catalog; add \"stepType\" (one of {kinds})"
+        )));
+    };
+    let source = catalog.get(ds).map_err(|e| {
+        Error::config(format!(
+            "{label}: no \"stepType\", and it cannot be inferred from {param_path}.datasource: \
+             {e}; or add \"stepType\" (one of {kinds})"
+        ))
+    })?;
+    let plugin = canonical_plugin(source.kind(), role, &format!("{at}.stepType"))?;
+    warnings.push(format!(
+        "{NOTE}{at}.stepType: not given; using \"{plugin}\", the type of datasource \"{ds}\" \
+         in the catalog"
+    ));
+    Ok(PluginSpec {
+        plugin,
+        written_as: format!("stepType inferred from datasource {ds}"),
+        params: object_or_empty(step.parameter, &param_path)?,
+        path: param_path,
+    })
 }
 
 #[derive(Deserialize)]
@@ -555,5 +690,195 @@ fn object_or_empty(v: Value, path: &str) -> Result<Value> {
             "{path}: expected an object, found {}",
             params::type_name(&other)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Datasource, OdpsSource, PostgresSource};
+    use std::collections::BTreeMap;
+
+    fn vars(params: &[(&str, &str)]) -> VarContext {
+        let p: BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
+        VarContext::new(None, None, day, p)
+    }
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::empty(None);
+        let pg = PostgresSource {
+            url: Some("postgres://u@127.0.0.1:1/db".into()),
+            ..Default::default()
+        };
+        c.insert("adb_pg", Datasource::Postgresql(pg)).unwrap();
+        let odps = OdpsSource {
+            endpoint: "http://127.0.0.1:1/api".into(),
+            project: "p".into(),
+            ..Default::default()
+        };
+        c.insert("odps_first", Datasource::Odps(odps)).unwrap();
+        c
+    }
+
+    const V2_NO_STEP_TYPE: &str = r#"{"type": "job", "version": "2.0", "steps": [
+  {"category": "reader", "name": "Reader", "parameter": {"datasource": "adb_pg", "table": "t"}},
+  {"category": "writer", "name": "Writer", "parameter": {"datasource": "odps_first", "table": "t"}}],
+  "order": {"hops": [{"from": "Reader", "to": "Writer"}]}}"#;
+
+    #[test]
+    fn step_type_is_inferred_from_the_datasource() {
+        let job = parse_job_with(V2_NO_STEP_TYPE, "j.json", &vars(&[]), Some(&catalog())).unwrap();
+        assert_eq!(job.reader.plugin, "postgresql");
+        assert_eq!(job.writer.plugin, "odps");
+        assert_eq!(job.reader.path, "steps[0].parameter");
+        assert_eq!(
+            job.reader.written_as,
+            "stepType inferred from datasource adb_pg"
+        );
+        assert_eq!(
+            job.warnings,
+            vec![
+                "note: steps[0].stepType: not given; using \"postgresql\", the type of \
+                 datasource \"adb_pg\" in the catalog",
+                "note: steps[1].stepType: not given; using \"odps\", the type of datasource \
+                 \"odps_first\" in the catalog"
+            ]
+        );
+        assert!(job.warnings.iter().all(|w| w.starts_with(NOTE)));
+    }
+
+    #[test]
+    fn step_type_that_cannot_be_inferred_names_the_step() {
+        let e = parse_job(V2_NO_STEP_TYPE, "j.json", &vars(&[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "j.json: steps[0] (\"Reader\"): no \"stepType\"; it can be inferred from datasource \
+             \"adb_pg\" only with a datasource catalog; add \"stepType\" (one of \"postgresql\", \
+             \"odps\", \"parquet\", \"stream\")"
+        );
+        let unknown = V2_NO_STEP_TYPE.replace("\"adb_pg\"", "\"adb_pq\"");
+        let e = parse_job_with(&unknown, "j.json", &vars(&[]), Some(&catalog()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "j.json: steps[0] (\"Reader\"): no \"stepType\", and it cannot be inferred from \
+                 steps[0].parameter.datasource: datasource \"adb_pq\" is not in the catalog"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("Did you mean \"adb_pg\"?"), "{e}");
+        assert!(
+            e.ends_with(
+                "; or add \"stepType\" (one of \"postgresql\", \"odps\", \"parquet\", \"stream\")"
+            ),
+            "{e}"
+        );
+        let nameless = r#"{"steps": [{"category": "reader", "parameter": {"table": "t"}},
+            {"stepType": "stream", "category": "writer"}]}"#;
+        let e = parse_job_with(nameless, "j.json", &vars(&[]), Some(&catalog()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "j.json: steps[0]: no \"stepType\", and no steps[0].parameter.datasource"
+            ),
+            "{e}"
+        );
+        // a written stepType wins; the catalog is not consulted
+        let given = V2_NO_STEP_TYPE.replace(
+            r#"{"category": "reader","#,
+            r#"{"stepType": "stream", "category": "reader","#,
+        );
+        let e = parse_job(
+            &given.replace("\"adb_pg\"", "\"nowhere\""),
+            "j.json",
+            &vars(&[]),
+        )
+        .unwrap_err();
+        // ... but the writer still needs it
+        assert!(e.to_string().contains("steps[1] (\"Writer\")"), "{e}");
+    }
+
+    #[test]
+    fn fragments_are_located_past_comments() {
+        let e = parse_job(
+            "// copied\n\n  \"setting\": {\"speed\": {\"channel\": 1}},\n",
+            "s.json",
+            &vars(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.json:3:3: this looks like a job fragment (a setting,"),
+            "{e}"
+        );
+        let e = parse_job("\"job\": {\"content\": []}", "u.json", &vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "u.json:1:1: the file starts with \"job\": but has no { } around it; wrap the \
+             whole file in { }"
+        );
+        let e = parse_job("{\"datasources\": {}}", "c.json", &vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.json:1:1: this is a datasource catalog"),
+            "{e}"
+        );
+        // a real syntax error in a job is still a syntax error
+        let e = parse_job("{\"job\": {\"content\": [}", "x.json", &vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.json:1:"), "{e}");
+        assert!(!e.contains("fragment"), "{e}");
+    }
+
+    #[test]
+    fn blanks_and_unused_params_are_warned_with_positions() {
+        let text = "{\"job\": {\"content\": [{\n\u{a0}\u{a0}\"reader\": {\"name\": \"stream\", \"parameter\": {\"x\": \"$used\"}},\n\u{3000}\"writer\": {\"name\": \"stream\"}}]}}";
+        let job = parse_job(text, "b.json", &vars(&[("used", "1"), ("unused", "2")])).unwrap();
+        assert_eq!(
+            job.warnings,
+            vec![
+                "b.json:2:1: no-break space U+00A0 outside a string (2 of them, the first \
+                 here), read as a space; it was probably copied from a web page",
+                "b.json:3:1: ideographic space U+3000 outside a string, read as a space; it was \
+                 probably copied from a web page",
+                "-p unused: the job never uses $unused or ${unused}; check the name",
+            ]
+        );
+        // a leading byte-order mark is the file's signature: no warning
+        let job = parse_job(
+            "\u{feff}{\"job\": {\"content\": [{\"reader\": {\"name\": \"stream\"}, \"writer\": {\"name\": \"stream\"}}]}}",
+            "b.json",
+            &vars(&[]),
+        )
+        .unwrap();
+        assert!(job.warnings.is_empty(), "{:?}", job.warnings);
+    }
+
+    #[test]
+    fn column_counts_are_compared_at_parse_time() {
+        let text = r#"{"configuration": {
+  "reader": {"plugin": "odps", "parameter": {"column": ["a", "b", "'${bizdate}'"]}},
+  "writer": {"plugin": "postgresql", "parameter": {"column": ["a", "b"]}}}}"#;
+        let e = parse_job(text, "c.json", &vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "c.json: configuration.reader.parameter.column: the reader lists 3 columns \
+                 [a, b, '20251031'] but the writer lists 2 [a, b] \
+                 (configuration.writer.parameter.column)"
+            ),
+            "{e}"
+        );
     }
 }

@@ -153,3 +153,114 @@ pub(super) fn settings(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `setting` as DataWorks v2 writes it, at JSON path `setting`.
+    fn parse(v: serde_json::Value) -> (Result<Settings>, Vec<String>) {
+        let mut w = Vec::new();
+        let r = crate::params::parse::<RawSetting>(&v, "setting", &[], &mut w)
+            .and_then(|raw| settings(Some(raw), "setting", &mut w));
+        (r, w)
+    }
+
+    fn ok(v: serde_json::Value) -> (Settings, Vec<String>) {
+        let (r, w) = parse(v);
+        (r.unwrap_or_else(|e| panic!("{e}")), w)
+    }
+
+    #[test]
+    fn throttle_false_ignores_mbps_with_a_warning() {
+        for throttle in [json!(false), json!("false"), json!("FALSE")] {
+            let (s, w) =
+                ok(json!({"speed": {"throttle": throttle, "mbps": "12", "concurrent": 2}}));
+            assert_eq!(s.bytes_per_sec, None);
+            assert_eq!(s.channels, 2);
+            assert_eq!(
+                w,
+                vec!["setting.speed.mbps: ignored because throttle is false (no byte cap)"]
+            );
+        }
+        // nothing to warn about without mbps
+        let (s, w) = ok(json!({"speed": {"throttle": false, "concurrent": 1}}));
+        assert_eq!(s.bytes_per_sec, None);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn throttle_true_or_absent_caps_at_mbps_mib() {
+        let (s, _) = ok(json!({"speed": {"throttle": "true", "mbps": "1"}}));
+        assert_eq!(s.bytes_per_sec, Some(1_048_576));
+        let (s, _) = ok(json!({"speed": {"mbps": 2.5}}));
+        assert_eq!(s.bytes_per_sec, Some(2_621_440));
+        // 0 or negative = no cap; an empty string = not set
+        let (s, _) = ok(json!({"speed": {"throttle": true, "mbps": "0"}}));
+        assert_eq!(s.bytes_per_sec, None);
+        let (s, _) = ok(json!({"speed": {"throttle": true, "mbps": ""}}));
+        assert_eq!(s.bytes_per_sec, None);
+        // the smaller of mbps and byte
+        let (s, _) = ok(json!({"speed": {"mbps": 1, "byte": 1000, "channel": 1}}));
+        assert_eq!(s.bytes_per_sec, Some(1000));
+    }
+
+    #[test]
+    fn dmu_is_accepted_and_ignored_in_any_form() {
+        for dmu in [json!(1), json!("2"), json!(0.5), json!(null)] {
+            let (s, w) = ok(json!({"speed": {"dmu": dmu.clone(), "concurrent": "1"}}));
+            assert_eq!(s, Settings::default(), "{dmu}");
+            if dmu.is_null() {
+                assert!(w.is_empty(), "{w:?}");
+            } else {
+                assert_eq!(
+                    w,
+                    vec![
+                        "setting.speed.dmu: a DataWorks resource setting, accepted and ignored \
+                         by ferry"
+                    ]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_as_a_string() {
+        let (s, w) = ok(json!({"speed": {"concurrent": "3"}}));
+        assert_eq!(s.channels, 3);
+        assert!(w.is_empty(), "{w:?}");
+        let (s, _) = ok(json!({"speed": {"concurrent": " 4 "}}));
+        assert_eq!(s.channels, 4);
+        let (s, _) = ok(json!({"speed": {"concurrent": 2.0}}));
+        assert_eq!(s.channels, 2);
+        let (s, _) = ok(json!({"speed": {"concurrent": ""}}));
+        assert_eq!(s.channels, 1, "an empty string is not set");
+        for (bad, msg) in [
+            (
+                json!("two"),
+                "setting.speed.concurrent: expected a non-negative integer, found \"two\"",
+            ),
+            (
+                json!("1.5"),
+                "setting.speed.concurrent: expected a non-negative integer, found \"1.5\"",
+            ),
+            (
+                json!(-1),
+                "setting.speed.concurrent: expected a non-negative integer, found -1",
+            ),
+            (json!("0"), "setting.speed.concurrent: must be at least 1"),
+        ] {
+            let (r, _) = parse(json!({"speed": {"concurrent": bad}}));
+            assert_eq!(r.unwrap_err().to_string(), msg);
+        }
+    }
+
+    #[test]
+    fn error_limit_record_as_a_string() {
+        let (s, _) = ok(json!({"errorLimit": {"record": "0"}}));
+        assert_eq!(s.error_limit.record, Some(0));
+        let (s, _) = ok(json!({"errorLimit": {"record": ""}}));
+        assert_eq!(s.error_limit.record, None, "empty = unlimited");
+    }
+}
