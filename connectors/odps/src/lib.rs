@@ -1,11 +1,10 @@
-//! ferry's MaxCompute (ODPS) connector: the tunnel wire layer shared by client and
-//! server, the local MaxCompute-compatible server (`ferry odps serve`), and the
-//! `odps` / `odpsreader` / `odpswriter` plugins.
+//! ferry's MaxCompute (ODPS) connector: the tunnel wire layer (shared with the local
+//! MaxCompute server, crate `ferry-odps-server`) and the `odps` / `odpsreader` /
+//! `odpswriter` plugins.
 
 pub mod client;
 pub mod config;
 pub mod reader;
-pub mod server;
 pub mod split;
 pub mod wire;
 pub mod writer;

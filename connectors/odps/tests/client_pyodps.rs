@@ -11,8 +11,8 @@ use arrow::datatypes::{Field, Schema};
 use ferry_core::catalog::{Catalog, OdpsSource};
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::plugin::{BuildContext, ReadOptions, ReaderFactory, WriterFactory};
-use ferry_odps::server::{start, Auth, RunningServer, ServeOptions};
 use ferry_odps::{OdpsReaderFactory, OdpsWriterFactory};
+use ferry_odps_server::{start, Auth, RunningServer, ServeOptions};
 use futures::StreamExt;
 use serde_json::{json, Value};
 

@@ -15,8 +15,8 @@ use ferry_core::plugin::{
     BuildContext, ColumnSlot, ConstantValue, ReadOptions, Reader, ReaderFactory, Writer,
     WriterFactory,
 };
-use ferry_odps::server::{start, Auth, FaultInjection, RunningServer, ServeOptions};
 use ferry_odps::{OdpsReaderFactory, OdpsWriterFactory};
+use ferry_odps_server::{start, Auth, FaultInjection, RunningServer, ServeOptions};
 use futures::StreamExt;
 use serde_json::{json, Value};
 

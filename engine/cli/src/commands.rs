@@ -821,7 +821,7 @@ fn pg_type_for_arrow(dt: &arrow::datatypes::DataType) -> String {
 async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {
     match cmd {
         OdpsCmd::Serve(a) => {
-            use ferry_odps::server::{Auth, ServeOptions};
+            use ferry_odps_server::{Auth, ServeOptions};
             let auth = match (a.auth.as_deref(), a.access_id, a.access_key) {
                 (Some("none"), _, _) => Auth::None,
                 (Some(other), _, _) => {
@@ -840,7 +840,7 @@ async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {
             let mut opts = ServeOptions::new(&a.root);
             opts.listen = a.listen;
             opts.auth = auth;
-            let server = ferry_odps::server::start(opts).await?;
+            let server = ferry_odps_server::start(opts).await?;
             eprintln!(
                 "ferry odps serve: REST {} tunnel {} root {}",
                 server.endpoint(),

@@ -172,12 +172,12 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         "starting the local MaxCompute endpoint (ferry odps serve)",
     );
     let key = format!("demo-{}", std::process::id());
-    let mut sopts = ferry_odps::server::ServeOptions::new(dir.join("odps"));
-    sopts.auth = ferry_odps::server::Auth::Keys {
+    let mut sopts = ferry_odps_server::ServeOptions::new(dir.join("odps"));
+    sopts.auth = ferry_odps_server::Auth::Keys {
         access_id: ACCESS_ID.into(),
         access_key: key.clone(),
     };
-    let server = ferry_odps::server::start(sopts).await?;
+    let server = ferry_odps_server::start(sopts).await?;
     println!(
         "    {} (tunnel {})",
         server.endpoint(),

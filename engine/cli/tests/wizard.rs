@@ -548,8 +548,8 @@ fn flag_path_postgres_to_local_maxcompute_as_in_the_issue() {
     let catalog = catalog_with_pg(dir.path());
     let runtime = rt();
     let server = runtime
-        .block_on(ferry_odps::server::start(
-            ferry_odps::server::ServeOptions::new(dir.path().join("odps")),
+        .block_on(ferry_odps_server::start(
+            ferry_odps_server::ServeOptions::new(dir.path().join("odps")),
         ))
         .unwrap();
     let out = ferry()

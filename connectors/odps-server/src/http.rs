@@ -15,13 +15,13 @@ use axum::Router;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::sql::{self, Ddl};
-use super::store::{self, parse_spec, spec_string, ColumnMeta, DataFile, Store, TableMeta};
-use super::{Auth, ServeOptions};
-use crate::wire::arrow_frame::{decode_arrow_body, ArrowTunnelEncoder, DEFAULT_CHUNK_SIZE};
-use crate::wire::record::{decode_all, DecoderOptions, RecordEncoder, MAX_FIELD_SIZE};
-use crate::wire::sign::{parse_query, percent_decode, string_to_sign, Authorization};
-use crate::wire::{arrow_type, Compression};
+use crate::sql::{self, Ddl};
+use crate::store::{self, parse_spec, spec_string, ColumnMeta, DataFile, Store, TableMeta};
+use crate::{Auth, ServeOptions};
+use ferry_odps::wire::arrow_frame::{decode_arrow_body, ArrowTunnelEncoder, DEFAULT_CHUNK_SIZE};
+use ferry_odps::wire::record::{decode_all, DecoderOptions, RecordEncoder, MAX_FIELD_SIZE};
+use ferry_odps::wire::sign::{parse_query, percent_decode, string_to_sign, Authorization};
+use ferry_odps::wire::{arrow_type, Compression};
 
 const OWNER: &str = "ALIYUN$ferry@local";
 const MAX_BLOCK_ID: u32 = 20_000;
@@ -619,7 +619,7 @@ fn run_sql(s: &Server, p: &str, script: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn col_metas(cols: Vec<(String, crate::wire::OdpsType, String)>) -> Vec<ColumnMeta> {
+fn col_metas(cols: Vec<(String, ferry_odps::wire::OdpsType, String)>) -> Vec<ColumnMeta> {
     cols.into_iter()
         .map(|(name, t, comment)| ColumnMeta {
             name: name.to_ascii_lowercase(),
@@ -1223,7 +1223,7 @@ async fn read_data(s: &Arc<Server>, r: &Req) -> ApiResult<Response> {
             }
             e.finish(&mut out);
         } else {
-            let proj: Vec<(String, crate::wire::OdpsType)> =
+            let proj: Vec<(String, ferry_odps::wire::OdpsType)> =
                 requested.iter().map(|&i| cols[i].clone()).collect();
             let mut e = RecordEncoder::new(proj);
             for b in &batches {

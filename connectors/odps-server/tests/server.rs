@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
-use ferry_odps::server::{start, Auth, FaultInjection, RunningServer, ServeOptions};
 use ferry_odps::wire::arrow_frame::{decode_arrow_body, encode_arrow_body};
 use ferry_odps::wire::record::{decode_all, encode_all, DecoderOptions};
 use ferry_odps::wire::sign::{authorization_v2, parse_query, string_to_sign};
 use ferry_odps::wire::{arrow_type, Compression, OdpsType};
+use ferry_odps_server::{start, Auth, FaultInjection, RunningServer, ServeOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Reply {

@@ -1,4 +1,5 @@
-//! `ferry odps serve`: a local MaxCompute-compatible endpoint (spec §4.4).
+//! `ferry odps serve`: a local MaxCompute-compatible endpoint (spec §4.4), in its own crate so
+//! that the client connector (`ferry-odps`) does not build axum, Parquet or a DDL parser.
 //!
 //! One port serves the REST API under `/api` (XML replies) and the Table Tunnel at the
 //! root (JSON replies). Tables live as Parquet under a folder; see [`store`].

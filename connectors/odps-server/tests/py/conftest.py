@@ -11,7 +11,7 @@ options.tunnel.use_instance_tunnel = False
 def _env(name):
     v = os.environ.get(name)
     if not v:
-        pytest.fail(f"{name} is not set: run this suite through `cargo test -p ferry-odps --test pyodps`")
+        pytest.fail(f"{name} is not set: run this suite through `cargo test -p ferry-odps-server --test pyodps`")
     return v
 
 

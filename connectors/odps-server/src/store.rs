@@ -13,8 +13,8 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::sign::{percent_decode, percent_encode};
-use crate::wire::{arrow_type, OdpsType};
+use ferry_odps::wire::sign::{percent_decode, percent_encode};
+use ferry_odps::wire::{arrow_type, OdpsType};
 
 /// A column of a stored table.
 #[derive(Debug, Clone, Serialize, Deserialize)]

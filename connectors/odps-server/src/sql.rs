@@ -1,7 +1,7 @@
 //! The small DDL dialect the server runs as SQL instances (spec §4.3): what pyodps and
 //! DataX's odpswriter send for tables and partitions. Anything else is refused.
 
-use crate::wire::OdpsType;
+use ferry_odps::wire::OdpsType;
 
 /// One parsed DDL statement.
 #[derive(Debug, Clone, PartialEq)]

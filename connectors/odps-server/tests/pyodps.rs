@@ -4,7 +4,7 @@
 // Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ferry_odps::server::{start, Auth, ServeOptions};
+use ferry_odps_server::{start, Auth, ServeOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyodps_suite_against_local_server() {
