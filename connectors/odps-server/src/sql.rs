@@ -104,7 +104,15 @@ fn lex(src: &str) -> Result<Lexer<'_>, String> {
                         }
                     }
                     Some(b'\\') if i + 1 < b.len() => {
-                        s.push(b[i + 1]);
+                        // MaxCompute's string-literal escapes (pyodps's escape_odps_string)
+                        s.push(match b[i + 1] {
+                            b'n' => b'\n',
+                            b't' => b'\t',
+                            b'r' => b'\r',
+                            b'b' => 0x08,
+                            b'0' => 0,
+                            other => other,
+                        });
                         i += 2;
                     }
                     Some(&x) => {
@@ -262,8 +270,13 @@ impl P<'_> {
 fn split_top(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut depth, mut start, mut quote) = (0i32, 0, None::<char>);
+    let mut escaped = false;
     for (i, c) in s.char_indices() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
         match (quote, c) {
+            (Some('\'' | '"'), '\\') => escaped = true,
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"' | '`') => quote = Some(c),
@@ -456,8 +469,13 @@ pub fn parse(sql: &str) -> Result<Ddl, String> {
 pub fn split_statements(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut quote) = (0, None::<char>);
+    let mut escaped = false;
     for (i, c) in sql.char_indices() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
         match (quote, c) {
+            (Some('\'' | '"'), '\\') => escaped = true,
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"' | '`') => quote = Some(c),
@@ -537,5 +555,26 @@ mod tests {
             split_statements("set a=1; create table t (a bigint);").len(),
             2
         );
+    }
+
+    #[test]
+    fn string_literal_escapes() {
+        // what pyodps sends for comments holding ' " \ and a tab
+        let sql = r#"CREATE TABLE t (a BIGINT COMMENT 'it\'s \"q\"\tand \\ back; x', b STRING) COMMENT 'Bob\'s, t' PARTITIONED BY (pt STRING COMMENT 'Ann\'s');"#;
+        let stmts = split_statements(sql);
+        assert_eq!(stmts.len(), 1, "{stmts:?}");
+        let Ddl::CreateTable {
+            columns,
+            partition_keys,
+            comment,
+            ..
+        } = parse(stmts[0]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(columns.len(), 2);
+        assert_eq!(columns[0].2, "it's \"q\"\tand \\ back; x");
+        assert_eq!(comment, "Bob's, t");
+        assert_eq!(partition_keys[0].2, "Ann's");
     }
 }

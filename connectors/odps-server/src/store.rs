@@ -158,13 +158,44 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// A data file of a snapshot with its row count.
+/// A data file of a snapshot with its row count and size.
 #[derive(Debug, Clone)]
 pub struct DataFile {
     /// Path.
     pub path: PathBuf,
     /// Rows.
     pub rows: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
+/// What a table or partition holds: the sizes MaxCompute reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Rows.
+    pub rows: u64,
+    /// Bytes on disk (`size`, `PhysicalSize`).
+    pub bytes: u64,
+    /// Data files (`FileNum`).
+    pub files: u64,
+}
+
+impl Usage {
+    /// The usage of these files.
+    pub fn of(files: &[DataFile]) -> Usage {
+        files.iter().fold(Usage::default(), |u, f| Usage {
+            rows: u.rows + f.rows,
+            bytes: u.bytes + f.bytes,
+            files: u.files + 1,
+        })
+    }
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            rows: self.rows + o.rows,
+            bytes: self.bytes + o.bytes,
+            files: self.files + o.files,
+        }
+    }
 }
 
 fn now_secs() -> i64 {
@@ -392,9 +423,34 @@ impl Store {
                 let b = ParquetRecordBatchReaderBuilder::try_new(f)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 let rows = b.metadata().file_metadata().num_rows() as u64;
-                Ok(DataFile { path, rows })
+                let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                Ok(DataFile { path, rows, bytes })
             })
             .collect()
+    }
+
+    /// The usage of one partition (or of an unpartitioned table: `spec` empty).
+    pub fn usage(
+        &self,
+        project: &str,
+        meta: &TableMeta,
+        spec: &[(String, String)],
+    ) -> Result<Usage, String> {
+        Ok(Usage::of(
+            &self.data_files(&self.partition_dir(project, meta, spec)?)?,
+        ))
+    }
+
+    /// The usage of a whole table (every partition of a partitioned one).
+    pub fn table_usage(&self, project: &str, meta: &TableMeta) -> Result<Usage, String> {
+        if meta.partition_keys.is_empty() {
+            return self.usage(project, meta, &[]);
+        }
+        let mut u = Usage::default();
+        for spec in self.partitions(project, meta)? {
+            u = u.add(self.usage(project, meta, &spec)?);
+        }
+        Ok(u)
     }
 
     /// Remove the data files directly in `dir` (overwrite / truncate).
@@ -424,36 +480,119 @@ impl Store {
     }
 }
 
-/// Write batches to a Parquet file atomically (temp name, then rename).
-pub fn write_parquet(
-    path: &Path,
-    schema: SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<u64, String> {
-    let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
-    let f = fs::File::create(&tmp).map_err(|e| io(tmp.display(), e))?;
-    let props = WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .build();
-    let mut w = ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| e.to_string())?;
-    let mut rows = 0;
-    for b in batches {
-        rows += b.num_rows() as u64;
-        w.write(b).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    w.close().map_err(|e| format!("{}: {e}", path.display()))?;
-    fs::rename(&tmp, path).map_err(|e| io(path.display(), e))?;
-    Ok(rows)
+/// A Parquet file written batch by batch under a temporary name, renamed into place by
+/// [`ParquetSink::finish`]; dropped unfinished, it removes the temporary file.
+pub struct ParquetSink {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<ArrowWriter<fs::File>>,
+    rows: u64,
 }
 
-/// Read `count` rows from `skip` of one file, projected to `indices` (table order).
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParquetSink({})", self.path.display())
+    }
+}
+
+/// Rows per Parquet row group: what a writer buffers before it writes to disk.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+impl ParquetSink {
+    /// Start writing `path` (through a temporary name next to it).
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<ParquetSink, String> {
+        let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
+        let f = fs::File::create(&tmp).map_err(|e| io(tmp.display(), e))?;
+        let props = WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| e.to_string())?;
+        Ok(ParquetSink {
+            path: path.to_path_buf(),
+            tmp,
+            writer: Some(writer),
+            rows: 0,
+        })
+    }
+
+    /// Append a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let w = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| format!("{}: already finished", self.path.display()))?;
+        w.write(batch)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Close the file and move it into place; returns the row count.
+    pub fn finish(mut self) -> Result<u64, String> {
+        if let Some(w) = self.writer.take() {
+            w.close()
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        }
+        fs::rename(&self.tmp, &self.path).map_err(|e| io(self.path.display(), e))?;
+        Ok(self.rows)
+    }
+}
+
+impl Drop for ParquetSink {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Blank-pad the `char(n)` columns of a batch to n characters (what MaxCompute stores).
+pub fn pad_chars(cols: &[(String, OdpsType)], batch: RecordBatch) -> Result<RecordBatch, String> {
+    use arrow::array::{Array, StringArray};
+    if !cols.iter().any(|(_, t)| matches!(t, OdpsType::Char(_))) {
+        return Ok(batch);
+    }
+    let mut arrays = batch.columns().to_vec();
+    for (i, (_, t)) in cols.iter().enumerate() {
+        let OdpsType::Char(n) = t else { continue };
+        let Some(a) = arrays
+            .get(i)
+            .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+        else {
+            continue;
+        };
+        let n = *n as usize;
+        let padded: StringArray = a
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    let len = v.chars().count();
+                    if len >= n {
+                        v.to_string()
+                    } else {
+                        let mut s = String::with_capacity(v.len() + n - len);
+                        s.push_str(v);
+                        s.extend(std::iter::repeat_n(' ', n - len));
+                        s
+                    }
+                })
+            })
+            .collect();
+        arrays[i] = Arc::new(padded);
+    }
+    RecordBatch::try_new(batch.schema(), arrays).map_err(|e| e.to_string())
+}
+
+/// Read `count` rows from `skip` of one file, projected to `indices` (table order), batch
+/// by batch.
 pub fn read_parquet_range(
     path: &Path,
     indices: &[usize],
     skip: usize,
     count: usize,
     batch_rows: usize,
-) -> Result<Vec<RecordBatch>, String> {
+) -> Result<impl Iterator<Item = Result<RecordBatch, String>>, String> {
     let f = fs::File::open(path).map_err(|e| io(path.display(), e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -465,6 +604,6 @@ pub fn read_parquet_range(
         .with_batch_size(batch_rows)
         .build()
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    r.map(|b| b.map_err(|e| format!("{}: {e}", path.display())))
-        .collect()
+    let p = path.display().to_string();
+    Ok(r.map(move |b| b.map_err(|e| format!("{p}: {e}"))))
 }

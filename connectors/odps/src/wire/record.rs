@@ -347,6 +347,24 @@ impl RecordEncoder {
         Ok(())
     }
 
+    /// Append the footer with a metrics block (tunnel protocol version 6): the record
+    /// count, the metrics JSON as field 1, `METRICS_END` with the checksum of (field
+    /// number, JSON), then the stream checksum.
+    pub fn finish_with_metrics(&mut self, out: &mut Vec<u8>, metrics_json: &str) {
+        put_tag(out, META_COUNT, WT_VARINT);
+        put_varint(out, zigzag64(self.count as i64));
+        let mut crc = RecordCrc::new();
+        crc.update_col(1);
+        crc.update_bytes(metrics_json.as_bytes());
+        put_tag(out, 1, WT_LEN);
+        put_varint(out, metrics_json.len() as u64);
+        out.extend_from_slice(metrics_json.as_bytes());
+        put_tag(out, METRICS_END, WT_VARINT);
+        put_varint(out, crc.value() as u64);
+        put_tag(out, META_CHECKSUM, WT_VARINT);
+        put_varint(out, self.stream.value() as u64);
+    }
+
     /// Append the footer (record count and stream checksum) to `out`.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         put_tag(out, META_COUNT, WT_VARINT);
