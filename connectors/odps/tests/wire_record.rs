@@ -145,8 +145,14 @@ fn missing_footer_tag0_and_metrics_block() {
     m.extend_from_slice(&body[body.len() - 9..]);
     assert_eq!(
         decode_all(&c, &m, DecoderOptions::default()).unwrap(),
-        vec![want]
+        vec![want.clone()]
     );
+    // the local server's encoder (tunnel version 6) writes exactly this block
+    let mut enc = RecordEncoder::new(c.clone());
+    let mut out = Vec::new();
+    enc.encode_batch(&want, &mut out).unwrap();
+    enc.finish_with_metrics(&mut out, r#"{"x":1}"#);
+    assert_eq!(out, m);
 }
 
 fn all18() -> Vec<(String, OdpsType)> {
