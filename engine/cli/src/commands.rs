@@ -72,6 +72,11 @@ enum Command {
     /// Example: ferry job template --reader postgresql --writer odps
     #[command(subcommand)]
     Job(crate::job_cmd::JobCmd),
+    /// The web console: datasources, the job wizard, Script Mode, runs with a live monitor,
+    /// staged Parquet and SQL, served on loopback with an access token.
+    ///
+    /// Example: ferry ui --jobs ./jobs --listen 127.0.0.1:8630
+    Ui(crate::ui::UiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,9 +178,9 @@ struct ServeArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-struct JobArgs {
+pub(crate) struct JobArgs {
     /// The job file (DataWorks v1/v2 or DataX JSON; comments allowed).
-    job: PathBuf,
+    pub(crate) job: PathBuf,
     /// A variable: `-p name=value` (repeatable), or DataX's `-p "-Dname=value -Dother=v"`.
     #[arg(
         short = 'p',
@@ -183,16 +188,16 @@ struct JobArgs {
         value_name = "NAME=VALUE",
         allow_hyphen_values = true
     )]
-    params: Vec<String>,
+    pub(crate) params: Vec<String>,
     /// Business date YYYYMMDD, or a range YYYYMMDD..YYYYMMDD to run once per date (backfill).
     #[arg(long)]
-    bizdate: Option<String>,
+    pub(crate) bizdate: Option<String>,
     /// Scheduled time YYYYMMDDhhmmss.
     #[arg(long)]
-    cyctime: Option<String>,
+    pub(crate) cyctime: Option<String>,
     /// Datasource catalog (default: $FERRY_CATALOG, else ~/.config/ferry/datasources.json).
     #[arg(long, env = "FERRY_CATALOG")]
-    catalog: Option<PathBuf>,
+    pub(crate) catalog: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -304,6 +309,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Demo(a) => cmd_demo(a).await,
         Command::Bench(a) => crate::bench::cmd(a).await,
         Command::Job(c) => crate::job_cmd::cmd(c).await,
+        Command::Ui(a) => crate::ui::cmd(a).await,
     };
     match res {
         Ok(code) => code,
@@ -343,7 +349,7 @@ fn parse_cyctime(s: &str) -> Result<NaiveDateTime> {
 }
 
 /// The variable contexts to run with: one per business date (backfill gives several).
-fn var_contexts(a: &JobArgs) -> Result<Vec<VarContext>> {
+pub(crate) fn var_contexts(a: &JobArgs) -> Result<Vec<VarContext>> {
     let params = parse_params(&a.params)?;
     let today = chrono::Local::now().date_naive();
     let cyctime = a.cyctime.as_deref().map(parse_cyctime).transpose()?;
@@ -373,7 +379,7 @@ pub(crate) fn load_catalog(explicit: Option<&Path>) -> Result<Arc<Catalog>> {
     Ok(Arc::new(Catalog::load(&path)?))
 }
 
-fn check_job(job: &Job, catalog: &Catalog, warnings: &mut Vec<String>) -> Result<()> {
+pub(crate) fn check_job(job: &Job, catalog: &Catalog, warnings: &mut Vec<String>) -> Result<()> {
     for spec in [&job.reader, &job.writer] {
         if let Some(name) = spec.params.get("datasource").and_then(|v| v.as_str()) {
             let ds = catalog
@@ -437,28 +443,57 @@ async fn cmd_validate(a: JobArgs) -> Result<i32> {
                 None => println!("warning    : {w}"),
             }
         }
-        let ctx = BuildContext {
-            catalog: Arc::clone(&catalog),
-            channels: job.settings.channels,
-            job_name: job.name.clone(),
-            source_schema: None,
-        };
-        let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
-        let plan = JobPlan::build(&job, &plugins, &ctx).await?;
-        println!("source     : {}", fields(&plan.reader.schema()));
-        println!("target     : {}", fields(&plan.writer.schema()));
+        let plan = plan_job(&job, &catalog).await?;
+        println!("source     : {}", plan.source);
+        println!("target     : {}", plan.target);
         println!(
             "splits     : {} (running {} at once)",
             plan.splits.len(),
             plan.channels
         );
         for s in &plan.splits {
-            println!("  [{}] {}", s.index, s.description);
+            println!("  {s}");
         }
-        plan.reader.close().await?;
         println!("ok");
     }
     Ok(0)
+}
+
+/// What `ferry validate` prints after the checks: both schemas and the split plan.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct PlanReport {
+    /// The reader's columns, `name type, ...`.
+    pub source: String,
+    /// The writer's columns.
+    pub target: String,
+    /// `[index] description` of each split.
+    pub splits: Vec<String>,
+    /// Channels running at once.
+    pub channels: usize,
+}
+
+/// Connect both sides and plan the splits, as `ferry validate` does (no data moves).
+pub(crate) async fn plan_job(job: &Job, catalog: &Arc<Catalog>) -> Result<PlanReport> {
+    let ctx = BuildContext {
+        catalog: Arc::clone(catalog),
+        channels: job.settings.channels,
+        job_name: job.name.clone(),
+        source_schema: None,
+    };
+    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plan = JobPlan::build(job, &plugins, &ctx).await?;
+    let report = PlanReport {
+        source: fields(&plan.reader.schema()),
+        target: fields(&plan.writer.schema()),
+        splits: plan
+            .splits
+            .iter()
+            .map(|s| format!("[{}] {}", s.index, s.description))
+            .collect(),
+        channels: plan.channels,
+    };
+    plan.reader.close().await?;
+    Ok(report)
 }
 
 fn fields(schema: &arrow::datatypes::Schema) -> String {
@@ -676,7 +711,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn is_path(target: &str) -> bool {
+pub(crate) fn is_path(target: &str) -> bool {
     target.contains('/') || target.contains('*') || target.ends_with(".parquet")
 }
 
@@ -688,40 +723,61 @@ fn show(batches: &[arrow::record_batch::RecordBatch]) -> Result<()> {
 }
 
 async fn cmd_preview(a: PreviewArgs) -> Result<i32> {
-    if is_path(&a.target) {
-        let batch = match &a.where_ {
-            None => ferry_parquet::preview(&a.target, a.limit)?,
+    let catalog = if is_path(&a.target) {
+        None
+    } else {
+        Some(load_catalog(a.catalog.as_deref())?)
+    };
+    let batches = preview_batches(
+        catalog.as_deref(),
+        &a.target,
+        a.table.as_deref(),
+        a.partition.as_deref(),
+        a.limit,
+        a.where_.as_deref(),
+    )
+    .await?;
+    show(&batches)?;
+    Ok(0)
+}
+
+/// The first rows of a Parquet path (with an optional DataFusion filter) or of a
+/// datasource table (`ferry preview`, the console's Data Preview).
+pub(crate) async fn preview_batches(
+    catalog: Option<&Catalog>,
+    target: &str,
+    table: Option<&str>,
+    partition: Option<&str>,
+    limit: usize,
+    where_: Option<&str>,
+) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+    if is_path(target) {
+        return match where_ {
+            None => Ok(vec![ferry_parquet::preview(target, limit)?]),
             Some(w) => {
                 let q = format!(
-                    "SELECT * FROM '{}' WHERE {w} LIMIT {}",
-                    a.target.replace('\'', "''"),
-                    a.limit
+                    "SELECT * FROM '{}' WHERE {w} LIMIT {limit}",
+                    target.replace('\'', "''"),
                 );
-                let (_, batches) = ferry_transform::sql::query(&q).await?;
-                return show(&batches).map(|_| 0);
+                Ok(ferry_transform::sql::query(&q).await?.1)
             }
         };
-        show(&[batch])?;
-        return Ok(0);
     }
-    let catalog = load_catalog(a.catalog.as_deref())?;
-    let table = a.table.as_deref().ok_or_else(|| {
+    let table = table.ok_or_else(|| {
         Error::config(format!(
-            "--table is required to preview datasource {}",
-            a.target
+            "--table is required to preview datasource {target}"
         ))
     })?;
-    let batch = match catalog.get(&a.target)? {
+    let catalog =
+        catalog.ok_or_else(|| Error::internal("preview of a datasource without the catalog"))?;
+    let batch = match catalog.get(target)? {
         Datasource::Postgresql(p) => {
-            let ep = ferry_postgres::PgEndpoint::from_datasource(&a.target, p)?;
-            ferry_postgres::preview(&ep, table, a.limit, a.where_.as_deref()).await?
+            let ep = ferry_postgres::PgEndpoint::from_datasource(target, p)?;
+            ferry_postgres::preview(&ep, table, limit, where_).await?
         }
-        Datasource::Odps(o) => {
-            ferry_odps::preview(o, table, a.partition.as_deref(), a.limit).await?
-        }
+        Datasource::Odps(o) => ferry_odps::preview(o, table, partition, limit).await?,
     };
-    show(&[batch])?;
-    Ok(0)
+    Ok(vec![batch])
 }
 
 async fn cmd_sql(a: SqlArgs) -> Result<i32> {

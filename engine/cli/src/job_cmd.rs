@@ -1,8 +1,8 @@
 //! `ferry job new` (the wizard) and `ferry job template` (commented job templates).
 
-mod prompt;
+pub(crate) mod prompt;
 pub mod template;
-mod wizard;
+pub(crate) mod wizard;
 
 use std::path::PathBuf;
 

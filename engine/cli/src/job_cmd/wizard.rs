@@ -21,7 +21,7 @@ use super::NewArgs;
 pub const PARQUET: &str = "parquet";
 
 /// One end of the job.
-enum End {
+pub(crate) enum End {
     Postgres {
         name: String,
         ep: ferry_postgres::PgEndpoint,
@@ -34,7 +34,7 @@ enum End {
 }
 
 impl End {
-    fn open(catalog: &Catalog, name: &str) -> Result<End> {
+    pub(crate) fn open(catalog: &Catalog, name: &str) -> Result<End> {
         if name.eq_ignore_ascii_case(PARQUET) {
             return Ok(End::Parquet);
         }
@@ -67,19 +67,34 @@ impl End {
 
     /// Tables to choose from (empty when the server cannot list them).
     async fn tables(&self, p: &Prompter) -> Vec<String> {
-        let r = match self {
-            End::Postgres { ep, .. } => pg_tables(ep).await,
-            End::Odps { src, .. } => odps_tables(src).await,
-            End::Parquet => Ok(Vec::new()),
-        };
-        r.unwrap_or_else(|e| {
+        self.list_tables().await.unwrap_or_else(|e| {
             p.say(&format!("  (cannot list the tables: {e}; type the name)"));
             Vec::new()
         })
     }
 
+    /// Tables on the server (none for Parquet).
+    pub(crate) async fn list_tables(&self) -> Result<Vec<String>> {
+        match self {
+            End::Postgres { ep, .. } => pg_tables(ep).await,
+            End::Odps { src, .. } => odps_tables(src).await,
+            End::Parquet => Ok(Vec::new()),
+        }
+    }
+
+    /// The primary key when it is one integer column (PostgreSQL): the split key to suggest.
+    pub(crate) async fn split_key(&self, table: &str) -> Result<Option<String>> {
+        match self {
+            End::Postgres { ep, .. } => pg_integer_pk(ep, table).await,
+            _ => Ok(None),
+        }
+    }
+
     /// The table's columns (name, type) and, for ODPS, its partition keys.
-    async fn columns(&self, table: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    pub(crate) async fn columns(
+        &self,
+        table: &str,
+    ) -> Result<(Vec<(String, String)>, Vec<String>)> {
         match self {
             End::Postgres { ep, .. } => {
                 let client = ep.connect().await?;
@@ -120,7 +135,7 @@ impl End {
         }
     }
 
-    async fn preview(
+    pub(crate) async fn preview(
         &self,
         table: &str,
         partition: Option<&str>,
@@ -329,8 +344,45 @@ fn datasource_options(catalog: &Catalog) -> Vec<(String, String)> {
 
 /// Run the wizard; returns the exit code.
 pub async fn run(a: NewArgs) -> Result<i32> {
-    let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
     let p = Prompter::new(a.yes);
+    let (text, default_path) = compose(&a, &p).await?;
+    p.heading("6/6 Preview and save");
+    print!("{text}");
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => loop {
+            let o = PathBuf::from(p.text(
+                "--out",
+                "Save the job to",
+                None,
+                Some(&default_path.to_string_lossy()),
+            )?);
+            if !p.interactive()
+                || !o.exists()
+                || p.confirm(
+                    "--out",
+                    &format!("{} exists; replace it?", o.display()),
+                    None,
+                    false,
+                )?
+            {
+                break o;
+            }
+        },
+    };
+    std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
+    p.say(&format!(
+        "saved {}; check it with: ferry validate {0}; run it with: ferry run {0}",
+        out.display()
+    ));
+    Ok(0)
+}
+
+/// Steps 1 to 5 of the wizard: the questions (answered by `a`'s flags, defaults or the
+/// terminal), then the job as DataWorks v1 (or DataX) JSON text, checked to parse, and the
+/// file name it is saved under by default. `ferry ui` calls this with `yes` set.
+pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
+    let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
     if p.interactive() {
         p.say("The job wizard: answer each question; Enter takes the [default]. Every question also has a flag (see --help).\n");
     }
@@ -348,7 +400,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     )?;
     let source = End::open(&catalog, &from)?;
     let (source_table, source_cols, source_keys) = pick_table(
-        &p,
+        p,
         &source,
         "--table",
         &match &source {
@@ -457,7 +509,7 @@ pub async fn run(a: NewArgs) -> Result<i32> {
         }
         _ => {
             pick_table(
-                &p,
+                p,
                 &target,
                 "--target-table",
                 &format!("Target table on {to}"),
@@ -898,37 +950,8 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     )
     .map_err(|e| Error::internal(format!("the wizard wrote a job ferry cannot read: {e}")))?;
 
-    p.heading("6/6 Preview and save");
-    print!("{text}");
     let default_path = default_out(&source_table, &target_table);
-    let out = match &a.out {
-        Some(o) => o.clone(),
-        None => loop {
-            let o = PathBuf::from(p.text(
-                "--out",
-                "Save the job to",
-                None,
-                Some(&default_path.to_string_lossy()),
-            )?);
-            if !p.interactive()
-                || !o.exists()
-                || p.confirm(
-                    "--out",
-                    &format!("{} exists; replace it?", o.display()),
-                    None,
-                    false,
-                )?
-            {
-                break o;
-            }
-        },
-    };
-    std::fs::write(&out, &text).map_err(|e| Error::io(format!("writing {}", out.display()), e))?;
-    p.say(&format!(
-        "saved {}; check it with: ferry validate {0}; run it with: ferry run {0}",
-        out.display()
-    ));
-    Ok(0)
+    Ok((text, default_path))
 }
 
 #[cfg(test)]
