@@ -96,13 +96,21 @@ struct Inner {
     limit: Option<u64>,
     file: Mutex<Option<BufWriter<File>>>,
     path: Option<PathBuf>,
+    /// Append to an existing file instead of replacing it (a resumed run).
+    append: bool,
 }
 
 /// Collects dirty records for a job: counts them, appends them to the dirty file and
 /// enforces `errorLimit.record` (fail when count > limit, as DataX does). Cheap to clone.
+///
+/// A [`DirtyCollector::scoped`] clone holds its records back until [`DirtyCollector::seal`]
+/// (the split finished: they go to the file) or [`DirtyCollector::withdraw`] (the split's
+/// attempt failed and will be retried: they are forgotten and uncounted). They count
+/// toward the limit while held.
 #[derive(Clone)]
 pub struct DirtyCollector {
     inner: Arc<Inner>,
+    scope: Option<Arc<Mutex<Vec<DirtyRecord>>>>,
 }
 
 impl std::fmt::Debug for DirtyCollector {
@@ -119,13 +127,25 @@ impl DirtyCollector {
     /// A collector that writes to `path` (created lazily on the first record) and fails
     /// once more than `limit` records are dirty (`None` = unlimited).
     pub fn new(path: Option<&Path>, limit: Option<u64>) -> Self {
+        Self::build(path, limit, 0, false)
+    }
+
+    /// A collector for a resumed run: `prior` records are already in `path` (kept, and
+    /// appended to) and count toward the limit.
+    pub fn resumed(path: Option<&Path>, limit: Option<u64>, prior: u64) -> Self {
+        Self::build(path, limit, prior, true)
+    }
+
+    fn build(path: Option<&Path>, limit: Option<u64>, prior: u64, append: bool) -> Self {
         DirtyCollector {
             inner: Arc::new(Inner {
-                count: AtomicU64::new(0),
+                count: AtomicU64::new(prior),
                 limit,
                 file: Mutex::new(None),
                 path: path.map(Path::to_path_buf),
+                append,
             }),
+            scope: None,
         }
     }
 
@@ -134,7 +154,16 @@ impl DirtyCollector {
         Self::new(None, None)
     }
 
-    /// Number of dirty records so far.
+    /// A clone that holds its records until [`DirtyCollector::seal`] or
+    /// [`DirtyCollector::withdraw`].
+    pub fn scoped(&self) -> Self {
+        DirtyCollector {
+            inner: Arc::clone(&self.inner),
+            scope: Some(Arc::new(Mutex::new(Vec::new()))),
+        }
+    }
+
+    /// Number of dirty records so far (held ones included).
     pub fn count(&self) -> u64 {
         self.inner.count.load(Ordering::Relaxed)
     }
@@ -151,53 +180,23 @@ impl DirtyCollector {
 
     /// Record several dirty records at once (one lock, one limit check).
     pub fn push_all(&self, recs: impl IntoIterator<Item = DirtyRecord>) -> Result<()> {
-        let mut n = 0u64;
-        let mut first_reason = None;
-        {
-            let mut guard = self
-                .inner
-                .file
-                .lock()
-                .map_err(|_| Error::internal("dirty file lock poisoned"))?;
-            for rec in recs {
-                if first_reason.is_none() {
-                    first_reason = Some(rec.reason.clone());
-                }
-                n += 1;
-                if let Some(path) = &self.inner.path {
-                    if guard.is_none() {
-                        if let Some(dir) = path.parent() {
-                            if !dir.as_os_str().is_empty() {
-                                std::fs::create_dir_all(dir).map_err(|e| {
-                                    Error::io(format!("creating {}", dir.display()), e)
-                                })?;
-                            }
-                        }
-                        let f = File::create(path).map_err(|e| {
-                            Error::io(format!("creating dirty file {}", path.display()), e)
-                        })?;
-                        *guard = Some(BufWriter::new(f));
-                    }
-                    if let Some(w) = guard.as_mut() {
-                        serde_json::to_writer(&mut *w, &rec)
-                            .map_err(|e| Error::internal(format!("dirty record: {e}")))?;
-                        w.write_all(b"\n").map_err(|e| {
-                            Error::io(format!("writing dirty file {}", path.display()), e)
-                        })?;
-                    }
-                }
-            }
-        }
+        let recs: Vec<DirtyRecord> = recs.into_iter().collect();
+        let n = recs.len() as u64;
         if n == 0 {
             return Ok(());
+        }
+        let first_reason = recs[0].reason.clone();
+        match &self.scope {
+            Some(scope) => lock(scope)?.extend(recs),
+            None => self.write_records(&recs)?,
         }
         let total = self.inner.count.fetch_add(n, Ordering::Relaxed) + n;
         if let Some(limit) = self.inner.limit {
             if total > limit {
+                self.seal()?;
                 self.flush()?;
                 return Err(Error::ErrorLimit(format!(
-                    "dirty records exceeded errorLimit.record = {limit} ({total} dirty so far; first reason: {}){}",
-                    first_reason.unwrap_or_default(),
+                    "dirty records exceeded errorLimit.record = {limit} ({total} dirty so far; first reason: {first_reason}){}",
                     self.inner
                         .path
                         .as_ref()
@@ -209,18 +208,93 @@ impl DirtyCollector {
         Ok(())
     }
 
+    /// Records held by this scope and not yet sealed.
+    pub fn held(&self) -> u64 {
+        match &self.scope {
+            Some(scope) => lock(scope).map(|v| v.len() as u64).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// Write the held records to the file (the split finished). Returns how many.
+    pub fn seal(&self) -> Result<u64> {
+        let Some(scope) = &self.scope else {
+            return Ok(0);
+        };
+        let recs = std::mem::take(&mut *lock(scope)?);
+        self.write_records(&recs)?;
+        Ok(recs.len() as u64)
+    }
+
+    /// Forget the held records and take them off the count (the split's attempt failed
+    /// and will run again). Returns how many.
+    pub fn withdraw(&self) -> u64 {
+        let Some(scope) = &self.scope else {
+            return 0;
+        };
+        let n = match lock(scope) {
+            Ok(mut v) => std::mem::take(&mut *v).len() as u64,
+            Err(_) => 0,
+        };
+        let _ = self
+            .inner
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some(c.saturating_sub(n))
+            });
+        n
+    }
+
+    fn write_records(&self, recs: &[DirtyRecord]) -> Result<()> {
+        let Some(path) = &self.inner.path else {
+            return Ok(());
+        };
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let mut guard = lock(&self.inner.file)?;
+        if guard.is_none() {
+            if let Some(dir) = path.parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                }
+            }
+            let f = if self.inner.append {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+            } else {
+                File::create(path)
+            }
+            .map_err(|e| Error::io(format!("creating dirty file {}", path.display()), e))?;
+            *guard = Some(BufWriter::new(f));
+        }
+        if let Some(w) = guard.as_mut() {
+            for rec in recs {
+                serde_json::to_writer(&mut *w, rec)
+                    .map_err(|e| Error::internal(format!("dirty record: {e}")))?;
+                w.write_all(b"\n")
+                    .map_err(|e| Error::io(format!("writing dirty file {}", path.display()), e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flush the dirty file to disk.
     pub fn flush(&self) -> Result<()> {
-        let mut guard = self
-            .inner
-            .file
-            .lock()
-            .map_err(|_| Error::internal("dirty file lock poisoned"))?;
+        let mut guard = lock(&self.inner.file)?;
         if let Some(w) = guard.as_mut() {
             w.flush().map_err(|e| Error::io("flushing dirty file", e))?;
         }
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| Error::internal("dirty collector lock poisoned"))
 }
 
 #[cfg(test)]
@@ -257,5 +331,30 @@ mod tests {
             c.push(DirtyRecord::new(Stage::Reader, "x")).unwrap();
         }
         assert_eq!(c.count(), 1000);
+    }
+
+    #[test]
+    fn withdrawn_records_leave_no_trace_and_sealed_ones_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dirty.jsonl");
+        let job = DirtyCollector::new(Some(&path), Some(3));
+        let a = job.scoped();
+        a.push(DirtyRecord::new(Stage::Writer, "first attempt")).unwrap();
+        a.push(DirtyRecord::new(Stage::Writer, "first attempt")).unwrap();
+        assert_eq!((job.count(), a.held()), (2, 2));
+        assert_eq!(a.withdraw(), 2);
+        assert_eq!(job.count(), 0);
+        a.push(DirtyRecord::new(Stage::Writer, "second attempt")).unwrap();
+        assert_eq!(a.seal().unwrap(), 1);
+        job.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("second attempt"));
+        // A resumed run appends to the file and starts counting where the last stopped.
+        let again = DirtyCollector::resumed(Some(&path), Some(3), job.count());
+        again.push(DirtyRecord::new(Stage::Writer, "resumed")).unwrap();
+        again.flush().unwrap();
+        assert_eq!(again.count(), 2);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }
 }

@@ -98,15 +98,27 @@ impl Error {
         }
     }
 
-    /// Whether retrying the failed operation may help. The default is "no".
+    /// Whether retrying the failed operation may help: a remote error marked transient
+    /// (connection closed, admin shutdown, serialization failure, deadlock, too many
+    /// connections, a 5xx or 429, a time-out) or a local I/O error of the network kind.
+    /// Everything else — bad data, constraints, types, auth, missing objects, the
+    /// dirty-record limit, cancel — is never retried.
     pub fn retry_hint(&self) -> bool {
-        matches!(
-            self,
-            Error::Remote {
-                retryable: true,
-                ..
-            }
-        )
+        use std::io::ErrorKind as K;
+        match self {
+            Error::Remote { retryable, .. } => *retryable,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                K::TimedOut
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::ConnectionRefused
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::NotConnected
+            ),
+            _ => false,
+        }
     }
 
     /// Process exit code for this error: 2 for usage and configuration mistakes, 1 otherwise.

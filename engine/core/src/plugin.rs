@@ -3,14 +3,19 @@
 //! ```text
 //! ReaderFactory::build ─► Reader::plan ─► [Split] ─► Reader::read(split) ─► BatchStream
 //!                                                                             │ transform
-//! WriterFactory::build ─► Writer::prepare ─► Writer::open(channel) ─► BatchSink::write ... finish ─► Receipt
+//! WriterFactory::build ─► Writer::prepare(splits) ─► Writer::open(channel) ─► BatchSink
+//!      per split: BatchSink::begin(split) ─► write ... ─► end ─► Receipt   (or discard, and retry)
 //!                                            Writer::commit(receipts)  (or Writer::abort)
 //! ```
 //!
 //! Write is not commit: nothing a sink writes may become visible before
 //! [`Writer::commit`] (or the connector documents precisely what is visible when).
+//!
+//! Splits, receipts and what [`Writer::prepare`] returns are plain JSON values, so the
+//! runtime can keep them in a run directory: a later process (`ferry run --resume`,
+//! `ferry runs abort`) rebuilds the writer, [`Writer::attach`]es it to the prepared state
+//! and commits or aborts with the receipts of splits finished by earlier processes.
 
-use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use futures::Stream;
 
 use crate::catalog::Catalog;
 use crate::dirty::DirtyCollector;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A stream of record batches from one split. Batches are never empty and always have
 /// the reader's declared [`Reader::schema`].
@@ -38,7 +43,8 @@ pub mod meta {
 }
 
 /// One unit of reading work: a key range, a ctid range, a row range, a file.
-#[derive(Clone)]
+/// Serialisable: a run directory keeps the plan, and a resumed run reads it back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Split {
     /// Position in the plan (0-based).
     pub index: usize,
@@ -46,39 +52,39 @@ pub struct Split {
     /// (e.g. `id >= 1 AND id < 26`, `pt=20261122 rows [0, 5000)`).
     pub description: String,
     /// Estimated rows, when the connector knows (for progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_rows: Option<u64>,
-    /// Connector-specific payload; the connector downcasts it in [`Reader::read`].
-    pub payload: Arc<dyn Any + Send + Sync>,
+    /// Connector-specific payload (a serialised struct of the connector's own); the
+    /// connector decodes it in [`Reader::read`] with [`Split::decode`].
+    #[serde(default)]
+    pub payload: serde_json::Value,
 }
 
 impl Split {
-    /// A split with a description and payload.
-    pub fn new(
+    /// A split with a description and a payload of the connector's own type.
+    pub fn new<T: serde::Serialize>(
         index: usize,
         description: impl Into<String>,
-        payload: impl Any + Send + Sync,
-    ) -> Self {
-        Split {
+        payload: &T,
+    ) -> Result<Self> {
+        Ok(Split {
             index,
             description: description.into(),
             estimated_rows: None,
-            payload: Arc::new(payload),
-        }
+            payload: serde_json::to_value(payload)
+                .map_err(|e| Error::internal(format!("split payload: {e}")))?,
+        })
     }
 
-    /// The payload as `T`, if it is one.
-    pub fn payload<T: 'static>(&self) -> Option<&T> {
-        self.payload.downcast_ref::<T>()
-    }
-}
-
-impl fmt::Debug for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Split")
-            .field("index", &self.index)
-            .field("description", &self.description)
-            .field("estimated_rows", &self.estimated_rows)
-            .finish()
+    /// The payload as the connector's type. A payload that does not decode is an
+    /// internal error naming the split (or a run directory from another ferry version).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            Error::internal(format!(
+                "split {} ({}): payload does not decode: {e}",
+                self.index, self.description
+            ))
+        })
     }
 }
 
@@ -216,54 +222,136 @@ pub trait Writer: Send + Sync {
         false
     }
 
-    /// Before any data: preSql, truncate, create partitions, open sessions.
-    async fn prepare(&self) -> Result<()> {
-        Ok(())
+    /// What [`Writer::prepare`] will do and how the load commits, in one line for the
+    /// summary and `ferry validate` (`one prepared transaction per split`). Default: none.
+    fn describe_plan(&self) -> Option<String> {
+        None
+    }
+
+    /// Before any data: preSql, truncate, create partitions, open sessions, for these
+    /// splits. Returns the state a later process needs to [`Writer::attach`] (session
+    /// ids, staging names); the runtime keeps it in the run directory. Default: nothing.
+    async fn prepare(&self, splits: &[Split]) -> Result<serde_json::Value> {
+        let _ = splits;
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Resume: take over what an earlier process prepared (instead of [`Writer::prepare`]),
+    /// so that [`Writer::commit`] and [`Writer::abort`] also cover receipts that process
+    /// wrote. Default: refused, as for a writer whose staged output dies with its process.
+    async fn attach(&self, prepared: &serde_json::Value) -> Result<()> {
+        let _ = prepared;
+        Err(Error::config(
+            "this writer cannot resume: what it staged does not outlive its process",
+        ))
     }
 
     /// Open the sink for one channel. Rows the target rejects go to `dirty`.
     async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>>;
 
-    /// Make everything the sinks wrote visible at once, then run postSql.
+    /// Make everything the receipts describe visible at once, then run postSql. The
+    /// receipts may come from earlier processes of the same run (resume). Committing a
+    /// second time what is already committed (a crash during commit) must succeed.
     async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport>;
 
-    /// Undo what was written; the target is left as it was.
+    /// Undo what was written, including what a crashed earlier process of this run
+    /// staged for splits without a receipt; the target is left as it was.
     async fn abort(&self, receipts: Vec<Receipt>) -> Result<()>;
 }
 
-/// One channel's writer.
+/// One channel's writer. The runtime hands it one split at a time:
+/// `begin(split)`, `write`..., then `end` (the split's output is staged and a receipt
+/// describes it) or `discard` (a failed attempt: its partial output is dropped and the
+/// split will be written again, by this sink or another one). `close` when the channel
+/// is done.
+///
+/// Retries: when reading, transforming or writing a split fails with an error whose
+/// [`Error::retry_hint`] is true, the runtime calls `discard` and, if it returns `Ok`,
+/// later `begin`s the same split again (on this sink or another channel's). When
+/// `discard` returns `Err`, the split cannot be retried (what the channel staged before
+/// is lost with a connection, say) and the job fails.
 #[async_trait]
 pub trait BatchSink: Send {
+    /// Start writing `split`.
+    async fn begin(&mut self, split: &Split) -> Result<()>;
+
     /// Write a batch with the writer's schema. Returns the number of rows accepted so
     /// far that were not counted before (a sink that streams may confirm rows later, in
-    /// a later `write` or in [`BatchSink::finish`]); rows rejected were reported to the
+    /// a later `write` or in [`BatchSink::end`]); rows rejected were reported to the
     /// dirty collector.
     async fn write(&mut self, batch: RecordBatch) -> Result<u64>;
 
-    /// Flush and return what was written, for the job-level commit. The receipt's
-    /// `rows` is the sink's total: the runtime counts rows beyond what `write` returned.
-    async fn finish(self: Box<Self>) -> Result<Receipt>;
+    /// Stage what the split wrote and describe it. The receipt's `rows` is the split's
+    /// total: the runtime counts rows beyond what `write` returned.
+    async fn end(&mut self) -> Result<Receipt>;
+
+    /// Drop the current split's partial output (after a failed `begin`, `write`, `end`
+    /// or read), so that the split can be written again. `Ok`: the partial output is
+    /// gone and the sink can `begin` again (reconnecting if it must). `Err`: it could
+    /// not be dropped, or dropping it lost earlier splits' output too: the job fails.
+    async fn discard(&mut self) -> Result<()>;
+
+    /// The channel is done (every split it took has ended); flush and release its
+    /// connection. A writer that stages per channel (one transaction per channel)
+    /// finishes that here (`PREPARE TRANSACTION`).
+    async fn close(self: Box<Self>) -> Result<()>;
 }
 
-/// What one sink wrote, handed to [`Writer::commit`].
+/// Whether a receipt's staged output outlives the process that wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Staged where a later process finds it (a prepared transaction, a staging table,
+    /// an uploaded block, a temp file): a resumed run does not write the split again.
+    Durable,
+    /// Held by this process only (an open transaction, stdout): lost with it.
+    Process,
+}
+
+/// What one split wrote, handed to [`Writer::commit`]. Serialisable: the runtime keeps
+/// the receipts of durable splits in the run directory.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
-    /// Channel number.
-    pub channel: usize,
-    /// Rows written by this sink.
+    /// The split's index.
+    pub split: usize,
+    /// Rows written for this split.
     pub rows: u64,
     /// Bytes written (wire bytes, as the connector counts them).
     pub bytes: u64,
-    /// Connector-specific state (an open transaction, a list of files, block ids).
-    pub payload: Option<Box<dyn Any + Send + Sync>>,
+    /// Whether a later process can commit it.
+    pub durability: Durability,
+    /// Connector-specific state (a prepared transaction's id, files, block ids).
+    #[serde(default)]
+    pub payload: serde_json::Value,
 }
 
-impl fmt::Debug for Receipt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receipt")
-            .field("channel", &self.channel)
-            .field("rows", &self.rows)
-            .field("bytes", &self.bytes)
-            .finish()
+impl Receipt {
+    /// A receipt for `split`.
+    pub fn new(split: usize, rows: u64, bytes: u64, durability: Durability) -> Self {
+        Receipt {
+            split,
+            rows,
+            bytes,
+            durability,
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    /// With a payload of the connector's own type.
+    pub fn with_payload<T: serde::Serialize>(mut self, payload: &T) -> Result<Self> {
+        self.payload = serde_json::to_value(payload)
+            .map_err(|e| Error::internal(format!("receipt payload: {e}")))?;
+        Ok(self)
+    }
+
+    /// The payload as the connector's type.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            Error::internal(format!(
+                "receipt of split {}: payload does not decode: {e}",
+                self.split
+            ))
+        })
     }
 }
 
@@ -288,6 +376,9 @@ pub struct BuildContext {
     /// For writers: the reader's logical output ([`logical_schema`]). Writers without
     /// declared column types (stream, Parquet) adopt it; others ignore it.
     pub source_schema: Option<SchemaRef>,
+    /// The run's id (`[a-z0-9_]`, at most 40 characters): writers name what they stage
+    /// after it (`ferry_<run>_<split>`), so that aborting a run finds all of it.
+    pub run_id: String,
 }
 
 impl fmt::Debug for BuildContext {
