@@ -92,11 +92,14 @@ impl std::fmt::Debug for OdpsReader {
     }
 }
 
-/// The payload of an `odps` split.
-#[derive(Debug, Clone)]
+/// The payload of an `odps` split: a row range of one download session (the reader
+/// keeps the sessions; `session_id` names the one the range belongs to).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OdpsSplit {
-    /// Download session.
-    pub session: Arc<DownloadSession>,
+    /// Index of the session among the reader's (one per partition read).
+    pub part: usize,
+    /// The session's `DownloadID`.
+    pub session_id: String,
     /// First row.
     pub start: u64,
     /// Rows.
@@ -293,16 +296,17 @@ impl Reader for OdpsReader {
                 let mut split = Split::new(
                     i,
                     desc,
-                    OdpsSplit {
-                        session: s,
+                    &OdpsSplit {
+                        part: r.part,
+                        session_id: s.id.clone(),
                         start: r.start,
                         count: r.count,
                     },
-                );
+                )?;
                 split.estimated_rows = Some(r.count);
-                split
+                Ok(split)
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         *self
             .sessions
             .lock()
@@ -311,20 +315,29 @@ impl Reader for OdpsReader {
     }
 
     async fn read(&self, split: &Split, opts: ReadOptions) -> Result<BatchStream> {
-        let s = split
-            .payload::<OdpsSplit>()
-            .ok_or_else(|| Error::internal("odps reader: foreign split"))?
-            .clone();
+        let s: OdpsSplit = split.decode()?;
         if s.count == 0 {
             return Ok(Box::pin(futures::stream::empty()));
         }
+        let session = self
+            .sessions
+            .lock()
+            .map_err(|_| Error::internal("reader session lock poisoned"))?
+            .get(s.part)
+            .filter(|d| d.id == s.session_id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "{}: download session {} is not one this reader opened",
+                    split.description, s.session_id
+                ))
+            })?;
         // partition values, typed after the partition column
         let mut part_values: Vec<ArrayRef> = Vec::new();
         for i in 0..self.part_cols.len() {
             let t = arrow_type(&self.part_types[i]);
             let key = &self.schema.field(self.download.len() + i).name().clone();
-            let v = s
-                .session
+            let v = session
                 .partition
                 .as_ref()
                 .and_then(|p| p.get(key))
@@ -349,7 +362,7 @@ impl Reader for OdpsReader {
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         });
         let rr = Arc::new(RangeRead {
-            session: s.session.clone(),
+            session: Arc::clone(&session),
             columns: self
                 .download
                 .iter()

@@ -3,21 +3,26 @@
 //!
 //! * `prepare`: `preSql`, create the partition when missing, open the upload session
 //!   (`overwrite=true` when `truncate` is set).
-//! * each channel's sink writes blocks with ids `channel + channels * k`, cut at
-//!   `blockSizeInMB`, streamed as they are encoded.
+//! * sinks write blocks with ids from one counter of the writer (as DataX does), cut
+//!   at `blockSizeInMB`, streamed as they are encoded. A split's blocks go in its
+//!   receipt. A failed split's blocks are replaced by empty blocks (a re-PUT of a block
+//!   id replaces it), because the commit must name every block the server holds.
 //! * `commit`: compare the server's block list with every sink's receipt, then commit
 //!   once. Nothing is visible before; with `truncate`, the old rows disappear at that
 //!   same commit. `abort` commits nothing: the table is left as it was and the session
 //!   expires on the server.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::{DataType, Decimal128Type, DecimalType, Schema, SchemaRef};
 use async_trait::async_trait;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
-use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::plugin::{
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+};
 use ferry_core::{Error, Result};
 
 use crate::client::tunnel::{BlockUpload, UploadSession};
@@ -63,13 +68,7 @@ impl WriterFactory for OdpsWriterFactory {
         let conn = p.conn().resolve(path, ctx)?;
         let client = Arc::new(OdpsClient::new(conn, max_retry(path, p.max_retry_time)?)?);
         let meta = client.get_table(&p.table).await?;
-        Ok(Arc::new(OdpsWriter::new(
-            p,
-            path,
-            client,
-            meta,
-            ctx.channels,
-        )?))
+        Ok(Arc::new(OdpsWriter::new(p, path, client, meta)?))
     }
 }
 
@@ -89,10 +88,13 @@ pub struct OdpsWriter {
     block_size: usize,
     arrow: bool,
     compression: Option<Compression>,
-    channels: usize,
     pre_sql: Vec<String>,
     post_sql: Vec<String>,
     session: Mutex<Option<Arc<UploadSession>>>,
+    /// The next block id (shared by every sink).
+    next_block: Arc<AtomicU64>,
+    /// Blocks of failed split attempts, now empty: the commit names them too.
+    emptied: Arc<Mutex<BTreeSet<u64>>>,
 }
 
 impl std::fmt::Debug for OdpsWriter {
@@ -121,7 +123,6 @@ impl OdpsWriter {
         path: &str,
         client: Arc<OdpsClient>,
         meta: TableMeta,
-        channels: usize,
     ) -> Result<OdpsWriter> {
         let table = p.table.trim().to_string();
         if meta.table_type.eq_ignore_ascii_case("VIRTUAL_VIEW") {
@@ -218,10 +219,11 @@ impl OdpsWriter {
             block_size: p.block_size(path)?,
             arrow,
             compression: comp,
-            channels: channels.max(1),
             pre_sql: p.pre_sql,
             post_sql: p.post_sql,
             session: Mutex::new(None),
+            next_block: Arc::new(AtomicU64::new(0)),
+            emptied: Arc::new(Mutex::new(BTreeSet::new())),
             meta,
         })
     }
@@ -242,8 +244,8 @@ impl OdpsWriter {
     }
 }
 
-/// What a sink hands to the commit.
-#[derive(Debug, Clone)]
+/// What a split hands to the commit (the receipt's payload).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BlockReceipt {
     /// Upload session id.
     pub upload_id: String,
@@ -261,7 +263,7 @@ impl Writer for OdpsWriter {
         self.empty_as_null
     }
 
-    async fn prepare(&self) -> Result<()> {
+    async fn prepare(&self, _splits: &[Split]) -> Result<serde_json::Value> {
         for sql in &self.pre_sql {
             if !sql.trim().is_empty() {
                 self.client
@@ -283,18 +285,19 @@ impl Writer for OdpsWriter {
             .session
             .lock()
             .map_err(|_| Error::internal("writer session lock poisoned"))? = Some(Arc::new(s));
-        Ok(())
+        Ok(serde_json::Value::Null)
     }
 
-    async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+    async fn open(&self, _channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
         let session = self.session()?;
         let table_cols = self.meta.codec_columns();
         Ok(Box::new(OdpsSink {
             client: self.client.clone(),
             session,
-            channel,
-            channels: self.channels,
-            next_k: 0,
+            next_block: Arc::clone(&self.next_block),
+            emptied: Arc::clone(&self.emptied),
+            split: None,
+            split_desc: String::new(),
             targets: self.targets.clone(),
             job_types: self
                 .targets
@@ -335,20 +338,11 @@ impl Writer for OdpsWriter {
         let mut rows = 0;
         for r in &receipts {
             rows += r.rows;
-            let Some(b) = r
-                .payload
-                .as_ref()
-                .and_then(|p| p.downcast_ref::<BlockReceipt>())
-            else {
-                return Err(Error::internal(format!(
-                    "odps writer: receipt of channel {} carries no block list",
-                    r.channel
-                )));
-            };
+            let b: BlockReceipt = r.decode()?;
             if b.upload_id != session.id {
                 return Err(Error::internal(format!(
-                    "odps writer: channel {} wrote to another upload session",
-                    r.channel
+                    "odps writer: split {} wrote to another upload session",
+                    r.split
                 )));
             }
             for id in &b.blocks {
@@ -357,6 +351,18 @@ impl Writer for OdpsWriter {
                         "odps writer: block {id} written twice"
                     )));
                 }
+            }
+        }
+        let emptied = self
+            .emptied
+            .lock()
+            .map_err(|_| Error::internal("writer block lock poisoned"))?
+            .clone();
+        for id in emptied {
+            if !expected.insert(id) {
+                return Err(Error::internal(format!(
+                    "odps writer: block {id} is both emptied and in a receipt"
+                )));
             }
         }
         self.client.commit_upload(&session, &expected).await?;
@@ -408,9 +414,11 @@ struct OpenBlock {
 pub struct OdpsSink {
     client: Arc<OdpsClient>,
     session: Arc<UploadSession>,
-    channel: usize,
-    channels: usize,
-    next_k: u64,
+    next_block: Arc<AtomicU64>,
+    emptied: Arc<Mutex<BTreeSet<u64>>>,
+    /// The split being written.
+    split: Option<usize>,
+    split_desc: String,
     targets: Vec<usize>,
     job_types: Vec<OdpsType>,
     job_names: Vec<String>,
@@ -536,7 +544,7 @@ impl OdpsSink {
         }
         let batch = RecordBatch::try_new(batch.schema(), cols)?;
         if !dirty.is_empty() {
-            let split = format!("writer channel {} to {}", self.channel, self.target);
+            let split = format!("{} (writing to {})", self.split_desc, self.target);
             self.dirty
                 .push_all(dirty.into_iter().map(|d| d.split(split.clone())))?;
         }
@@ -578,8 +586,17 @@ impl OdpsSink {
     }
 
     fn open_block(&mut self) -> Result<OpenBlock> {
-        let id = self.channel as u64 + self.channels as u64 * self.next_k;
-        self.next_k += 1;
+        let id = self.next_block.fetch_add(1, Ordering::Relaxed);
+        if id >= 20_000 {
+            return Err(Error::data(format!(
+                "{}: a tunnel upload takes block ids below 20000; raise blockSizeInMB",
+                self.target
+            )));
+        }
+        self.open_block_id(id)
+    }
+
+    fn open_block_id(&self, id: u64) -> Result<OpenBlock> {
         let upload = BlockUpload::start(
             self.client.clone(),
             self.session.clone(),
@@ -631,6 +648,16 @@ const PIECE_ROWS: usize = 4096;
 
 #[async_trait]
 impl BatchSink for OdpsSink {
+    async fn begin(&mut self, split: &Split) -> Result<()> {
+        self.split = Some(split.index);
+        self.split_desc = split.description.clone();
+        self.rows = 0;
+        self.accepted = 0;
+        self.bytes = 0;
+        self.blocks.clear();
+        Ok(())
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
         let total = batch.num_rows() as u64;
         let batch = self.check_values(batch)?;
@@ -662,16 +689,53 @@ impl BatchSink for OdpsSink {
         Ok(accepted)
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
+    async fn end(&mut self) -> Result<Receipt> {
         self.close_block().await?;
-        Ok(Receipt {
-            channel: self.channel,
-            rows: self.accepted,
-            bytes: self.bytes,
-            payload: Some(Box::new(BlockReceipt {
+        let split = self
+            .split
+            .take()
+            .ok_or_else(|| Error::internal("odps sink: end without begin"))?;
+        Receipt::new(split, self.accepted, self.bytes, Durability::Process).with_payload(
+            &BlockReceipt {
                 upload_id: self.session.id.clone(),
                 blocks: std::mem::take(&mut self.blocks),
-            })),
-        })
+            },
+        )
+    }
+
+    async fn discard(&mut self) -> Result<()> {
+        // Replace every block the attempt wrote (or began) with an empty one.
+        let mut ids = std::mem::take(&mut self.blocks);
+        if let Some(b) = self.current.take() {
+            ids.push(b.upload.id());
+        }
+        self.split = None;
+        self.rows = 0;
+        self.accepted = 0;
+        self.bytes = 0;
+        for id in ids {
+            let mut b = self.open_block_id(id)?;
+            let mut tail = Vec::new();
+            match &mut b.encoder {
+                BlockEncoder::Record(e) => e.finish(&mut tail),
+                BlockEncoder::Arrow(e) => e.finish(&mut tail),
+            }
+            b.upload.write(tail).await?;
+            b.upload.finish().await.map_err(|e| {
+                e.context(format!(
+                    "{}: emptying block {id} of a failed split",
+                    self.target
+                ))
+            })?;
+            self.emptied
+                .lock()
+                .map_err(|_| Error::internal("writer block lock poisoned"))?
+                .insert(id);
+        }
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }

@@ -81,6 +81,7 @@ fn ctx() -> BuildContext {
         channels: 2,
         job_name: "pyodps".into(),
         source_schema: None,
+        run_id: "test".into(),
     }
 }
 
@@ -119,7 +120,7 @@ async fn ferry_and_pyodps_read_each_others_data() {
             )
             .await
             .unwrap();
-        w.prepare().await.unwrap();
+        w.prepare(&[]).await.unwrap();
         let mut tags = ListBuilder::new(StringBuilder::new());
         tags.append_value([Some("a"), None]);
         tags.append_null();
@@ -151,8 +152,11 @@ async fn ferry_and_pyodps_read_each_others_data() {
         ];
         let b = RecordBatch::try_new(w.schema(), cols).unwrap();
         let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+        sink.begin(&ferry_core::plugin::Split::new(0, "split 0", &()).unwrap())
+            .await
+            .unwrap();
         sink.write(b).await.unwrap();
-        let rc = sink.finish().await.unwrap();
+        let rc = sink.end().await.unwrap();
         w.commit(vec![rc]).await.unwrap();
         let out = run_py(
             &server,

@@ -86,6 +86,7 @@ fn ctx(channels: usize) -> BuildContext {
         channels,
         job_name: "test".into(),
         source_schema: None,
+        run_id: "test".into(),
     }
 }
 
@@ -102,18 +103,22 @@ async fn write_uncommitted(
     channels: usize,
     batches: Vec<RecordBatch>,
 ) -> Vec<ferry_core::plugin::Receipt> {
-    w.prepare().await.unwrap();
+    w.prepare(&[]).await.unwrap();
     let mut sinks = Vec::new();
     for c in 0..channels {
-        sinks.push(w.open(c, DirtyCollector::in_memory()).await.unwrap());
+        let mut s = w.open(c, DirtyCollector::in_memory()).await.unwrap();
+        s.begin(&ferry_core::plugin::Split::new(c, format!("split {c}"), &()).unwrap())
+            .await
+            .unwrap();
+        sinks.push(s);
     }
     for (i, b) in batches.into_iter().enumerate() {
         let n = b.num_rows() as u64;
         assert_eq!(sinks[i % channels].write(b).await.unwrap(), n);
     }
     let mut receipts = Vec::new();
-    for s in sinks {
-        receipts.push(s.finish().await.unwrap());
+    for mut s in sinks {
+        receipts.push(s.end().await.unwrap());
     }
     receipts
 }
@@ -608,6 +613,34 @@ async fn truncate_replaces_rows_only_at_commit_and_abort_leaves_the_table() {
     assert_eq!(read_ids().await, [50, 51, 52, 53, 54, 55, 60, 61]);
 }
 
+#[tokio::test]
+async fn a_discarded_split_attempt_commits_nothing_of_its_rows() {
+    let e = env().await;
+    e.sql("CREATE TABLE again (id BIGINT, name STRING, score DOUBLE)")
+        .await;
+    let w = writer(e.params(json!({"table": "again"})), 1).await;
+    let split = |i: usize| ferry_core::plugin::Split::new(i, format!("split {i}"), &()).unwrap();
+    w.prepare(&[split(0), split(1)]).await.unwrap();
+    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    sink.begin(&split(0)).await.unwrap();
+    sink.write(people(0, 5)).await.unwrap();
+    let r0 = sink.end().await.unwrap();
+    // split 1 fails after a block went up: its blocks are emptied
+    sink.begin(&split(1)).await.unwrap();
+    sink.write(people(100, 7)).await.unwrap();
+    sink.discard().await.unwrap();
+    // and its second attempt writes it again
+    sink.begin(&split(1)).await.unwrap();
+    sink.write(people(100, 7)).await.unwrap();
+    let r1 = sink.end().await.unwrap();
+    sink.close().await.unwrap();
+    assert_eq!((r0.split, r0.rows, r1.split, r1.rows), (0, 5, 1, 7));
+    assert_eq!(w.commit(vec![r0, r1]).await.unwrap().rows, 12);
+    let r = reader(e.params(json!({"table": "again", "column": ["id"]})), 1).await;
+    let want: Vec<i64> = (0..5).chain(100..107).collect();
+    assert_eq!(ids_of(&sort_by_id(&read_all(&r, 1).await), 0), want);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_block_put_is_retried_without_duplicates() {
     let e = env_with(Some(FaultInjection {
@@ -659,12 +692,15 @@ async fn over_long_values_and_bad_decimals_become_dirty_records() {
     };
     // keepOn: rows 2 (too long) and 3 (decimal overflow) are dirty
     let w = writer(e.params(json!({"table": "big", "truncate": true})), 1).await;
-    w.prepare().await.unwrap();
+    w.prepare(&[]).await.unwrap();
     let dirty = DirtyCollector::in_memory();
     let mut sink = w.open(0, dirty.clone()).await.unwrap();
+    sink.begin(&ferry_core::plugin::Split::new(0, "split 0", &()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(sink.write(mk(&w)).await.unwrap(), 1);
     assert_eq!(dirty.count(), 2);
-    let rc = sink.finish().await.unwrap();
+    let rc = sink.end().await.unwrap();
     assert_eq!(w.commit(vec![rc]).await.unwrap().rows, 1);
     // setNull and truncate
     for (rule, want_len) in [("setNull", None), ("truncate", Some(100))] {
@@ -673,11 +709,14 @@ async fn over_long_values_and_bad_decimals_become_dirty_records() {
             1,
         )
         .await;
-        w.prepare().await.unwrap();
+        w.prepare(&[]).await.unwrap();
         let dirty = DirtyCollector::in_memory();
         let mut sink = w.open(0, dirty.clone()).await.unwrap();
+        sink.begin(&ferry_core::plugin::Split::new(0, "split 0", &()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(sink.write(mk(&w)).await.unwrap(), 2, "{rule}");
-        let rc = sink.finish().await.unwrap();
+        let rc = sink.end().await.unwrap();
         w.commit(vec![rc]).await.unwrap();
         let r = reader(e.params(json!({"table": "big", "column": ["id", "s"]})), 1).await;
         let b = sort_by_id(&read_all(&r, 1).await);

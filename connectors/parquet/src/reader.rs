@@ -394,10 +394,7 @@ impl Reader for ParquetReader {
     }
 
     async fn read(&self, split: &Split, opts: ReadOptions) -> Result<BatchStream> {
-        let fs = split
-            .payload::<FileSplit>()
-            .ok_or_else(|| Error::internal("parquet reader: split from another connector"))?
-            .clone();
+        let fs: FileSplit = split.decode()?;
         let me = ParquetReader {
             files: Arc::clone(&self.files),
             schema: Arc::clone(&self.schema),

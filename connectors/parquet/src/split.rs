@@ -11,7 +11,7 @@ use crate::error::{io_error, read_error};
 use crate::files::DataFile;
 
 /// The payload of a Parquet split: row groups of one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileSplit {
     /// Index into the reader's file list.
     pub file: usize,
@@ -62,12 +62,12 @@ pub fn plan_splits(files: &[DataFile], channels: usize) -> Result<Vec<Split>> {
             let mut s = Split::new(
                 splits.len(),
                 desc,
-                FileSplit {
+                &FileSplit {
                     file: fi,
                     row_groups: (start..end).collect(),
                     rows,
                 },
-            );
+            )?;
             s.estimated_rows = Some(rows);
             splits.push(s);
             start = end;

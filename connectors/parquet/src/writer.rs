@@ -4,12 +4,14 @@
 //! Layout of what a job writes (`path` = `staged/person`, `fileName` = `part`):
 //!
 //! ```text
-//! staged/person/pt=20261122/.ferry-tmp-<job>-<channel>-<n>.parquet   while running
-//! staged/person/pt=20261122/part-<job>-<channel>-<n>.parquet          after commit
+//! staged/person/pt=20261122/.ferry-tmp-<job>-<split>-<n>.parquet   while running
+//! staged/person/pt=20261122/part-<job>-<split>-<n>.parquet          after commit
 //! ```
 //!
 //! Temporary names start with `.`, which pyarrow, Spark, DataFusion (via ferry) and
 //! ferry's own reader skip, so a failed or killed job leaves nothing a reader sees.
+//! Each split writes its own files: a failed attempt's files are deleted
+//! ([`BatchSink::discard`]) and the split is written again under the same names.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -26,7 +28,9 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::params::nearest;
-use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::plugin::{
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+};
 use ferry_core::{Error, Result};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -221,7 +225,7 @@ pub struct ParquetWriter {
 }
 
 /// One file a sink finished, waiting for commit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WrittenFile {
     /// The hidden temporary file.
     pub temp: PathBuf,
@@ -282,14 +286,7 @@ impl ParquetWriter {
         let mut rows = 0;
         for r in receipts {
             rows += r.rows;
-            if let Some(p) = r.payload {
-                match p.downcast::<Vec<WrittenFile>>() {
-                    Ok(list) => files.extend(*list),
-                    Err(_) => {
-                        return Err(Error::internal("parquet writer: foreign receipt payload"))
-                    }
-                }
-            }
+            files.extend(r.decode::<Vec<WrittenFile>>()?);
         }
         let mut old = Vec::new();
         if cfg.mode == WriteMode::Truncate {
@@ -384,7 +381,7 @@ impl Writer for ParquetWriter {
         Arc::clone(&self.cfg.schema)
     }
 
-    async fn prepare(&self) -> Result<()> {
+    async fn prepare(&self, _splits: &[Split]) -> Result<serde_json::Value> {
         let cfg = Arc::clone(&self.cfg);
         tokio::task::spawn_blocking(move || {
             if cfg.root.is_file() {
@@ -408,17 +405,17 @@ impl Writer for ParquetWriter {
                     )));
                 }
             }
-            Ok(())
+            Ok(serde_json::Value::Null)
         })
         .await
         .map_err(|e| Error::internal(format!("parquet writer prepare: {e}")))?
     }
 
-    async fn open(&self, channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+    async fn open(&self, _channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
         Ok(Box::new(ParquetSink {
             state: Some(Box::new(SinkState {
                 cfg: Arc::clone(&self.cfg),
-                channel,
+                split: None,
                 open: HashMap::new(),
                 done: Vec::new(),
                 next_file: 0,
@@ -463,7 +460,8 @@ struct OpenFile {
 
 struct SinkState {
     cfg: Arc<WriterConfig>,
-    channel: usize,
+    /// The split being written (files are named after it).
+    split: Option<usize>,
     /// Open files by partition folder (relative to root; "" = root).
     open: HashMap<String, OpenFile>,
     done: Vec<WrittenFile>,
@@ -619,9 +617,12 @@ impl SinkState {
         }
         let n = self.next_file;
         self.next_file += 1;
-        let (job, ch) = (&self.cfg.job_id, self.channel);
-        let temp = folder.join(format!(".ferry-tmp-{job}-{ch}-{n}.parquet"));
-        let target = folder.join(format!("{}-{job}-{ch:03}-{n:05}.parquet", self.cfg.prefix));
+        let job = &self.cfg.job_id;
+        let sp = self
+            .split
+            .ok_or_else(|| Error::internal("parquet writer: write without begin"))?;
+        let temp = folder.join(format!(".ferry-tmp-{job}-{sp}-{n}.parquet"));
+        let target = folder.join(format!("{}-{job}-{sp:03}-{n:05}.parquet", self.cfg.prefix));
         let file = File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
         lock(&self.temps).push(temp.clone());
         let writer = ArrowWriter::try_new(
@@ -660,19 +661,45 @@ impl SinkState {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Receipt> {
+    fn begin(&mut self, split: usize) {
+        self.split = Some(split);
+        self.rows = 0;
+        self.next_file = 0;
+        self.done.clear();
+        self.open.clear();
+    }
+
+    /// Close the split's files and describe them.
+    fn end(&mut self) -> Result<Receipt> {
         let mut dirs: Vec<String> = self.open.keys().cloned().collect();
         dirs.sort();
         for d in dirs {
             self.close_file(&d)?;
         }
-        let bytes = self.done.iter().map(|f| f.bytes).sum();
-        Ok(Receipt {
-            channel: self.channel,
-            rows: self.rows,
-            bytes,
-            payload: Some(Box::new(self.done)),
-        })
+        let split = self
+            .split
+            .take()
+            .ok_or_else(|| Error::internal("parquet writer: end without begin"))?;
+        let done = std::mem::take(&mut self.done);
+        let bytes = done.iter().map(|f| f.bytes).sum();
+        Receipt::new(split, self.rows, bytes, Durability::Process).with_payload(&done)
+    }
+
+    /// Delete the split's files, open and closed.
+    fn discard(&mut self) -> Result<()> {
+        let mut gone: Vec<PathBuf> = self.done.drain(..).map(|f| f.temp).collect();
+        gone.extend(self.open.drain().map(|(_, f)| f.temp));
+        self.split = None;
+        self.rows = 0;
+        for t in &gone {
+            if let Err(e) = std::fs::remove_file(t) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(io_error("discarding a failed split's file", t, e));
+                }
+            }
+        }
+        lock(&self.temps).retain(|t| !gone.contains(t));
+        Ok(())
     }
 }
 
@@ -681,15 +708,18 @@ pub struct ParquetSink {
     state: Option<Box<SinkState>>,
 }
 
-#[async_trait]
-impl BatchSink for ParquetSink {
-    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+impl ParquetSink {
+    /// Run `f` on the sink's state on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut SinkState) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let mut state = self
             .state
             .take()
-            .ok_or_else(|| Error::internal("parquet writer: sink used after a failed write"))?;
+            .ok_or_else(|| Error::internal("parquet writer: sink used after it broke"))?;
         let (state, res) = tokio::task::spawn_blocking(move || {
-            let r = state.write(batch);
+            let r = f(&mut state);
             (state, r)
         })
         .await
@@ -697,14 +727,32 @@ impl BatchSink for ParquetSink {
         self.state = Some(state);
         res
     }
+}
 
-    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
-        let state = self
-            .state
-            .take()
-            .ok_or_else(|| Error::internal("parquet writer: sink used after a failed write"))?;
-        tokio::task::spawn_blocking(move || state.finish())
-            .await
-            .map_err(|e| Error::internal(format!("parquet writer: {e}")))?
+#[async_trait]
+impl BatchSink for ParquetSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        self.blocking(move |st| st.write(batch)).await
+    }
+
+    async fn begin(&mut self, split: &Split) -> Result<()> {
+        let index = split.index;
+        self.blocking(move |st| {
+            st.begin(index);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end(&mut self) -> Result<Receipt> {
+        self.blocking(SinkState::end).await
+    }
+
+    async fn discard(&mut self) -> Result<()> {
+        self.blocking(SinkState::discard).await
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ use common::*;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::plugin::ColumnSlot;
 use ferry_core::plugin::ConstantValue;
+use ferry_core::plugin::Split;
 use serde_json::json;
 
 /// Every type the golden test covers, with NULLs, NaN, infinities, unicode and extremes.
@@ -503,7 +504,7 @@ async fn write_modes() {
     )
     .await
     .unwrap();
-    let err = w.prepare().await.unwrap_err();
+    let err = w.prepare(&[]).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("writer.parameter.writeMode: nonConflict"),
@@ -575,12 +576,14 @@ async fn nothing_is_visible_before_commit_and_abort_leaves_no_trace() {
     )
     .await
     .unwrap();
-    w.prepare().await.unwrap();
+    w.prepare(&[]).await.unwrap();
     let mut s0 = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    s0.begin(&split(0)).await.unwrap();
     s0.write(batch.clone()).await.unwrap();
-    let r0 = s0.finish().await.unwrap();
-    // A second sink that fails mid-way: dropped without finish.
+    let r0 = s0.end().await.unwrap();
+    // A second sink that fails mid-way: dropped without end.
     let mut s1 = w.open(1, DirtyCollector::in_memory()).await.unwrap();
+    s1.begin(&split(1)).await.unwrap();
     s1.write(batch.clone()).await.unwrap();
     drop(s1);
     let files = all_files(&target);
@@ -610,9 +613,11 @@ async fn commit_cleans_temp_files_of_unfinished_sinks() {
         .await
         .unwrap();
     let mut s0 = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    s0.begin(&split(0)).await.unwrap();
     s0.write(batch.clone()).await.unwrap();
-    let r0 = s0.finish().await.unwrap();
+    let r0 = s0.end().await.unwrap();
     let mut s1 = w.open(1, DirtyCollector::in_memory()).await.unwrap();
+    s1.begin(&split(1)).await.unwrap();
     s1.write(batch.clone()).await.unwrap();
     drop(s1);
     let report = w.commit(vec![r0]).await.unwrap();
@@ -620,6 +625,45 @@ async fn commit_cleans_temp_files_of_unfinished_sinks() {
     let files = all_files(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].starts_with("part-"));
+}
+
+fn split(i: usize) -> Split {
+    Split::new(i, format!("split {i}"), &()).unwrap()
+}
+
+#[tokio::test]
+async fn a_discarded_split_leaves_no_file_and_is_written_again() {
+    let dir = tmp();
+    let target = dir.path().join("out");
+    let batch = people(30, &["a", "b"]);
+    let w = build_writer(
+        json!({"path": path_str(&target), "partitionBy": ["pt"], "maxRowsPerFile": 7}),
+        batch.schema(),
+    )
+    .await
+    .unwrap();
+    w.prepare(&[split(0)]).await.unwrap();
+    let mut s = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    // First attempt: several files, then the split fails and is discarded.
+    s.begin(&split(0)).await.unwrap();
+    s.write(batch.clone()).await.unwrap();
+    assert!(!all_files(&target).is_empty());
+    s.discard().await.unwrap();
+    assert!(
+        all_files(&target).is_empty(),
+        "discard deletes the attempt's files: {:?}",
+        all_files(&target)
+    );
+    // Second attempt on the same sink.
+    s.begin(&split(0)).await.unwrap();
+    s.write(batch.clone()).await.unwrap();
+    let r = s.end().await.unwrap();
+    s.close().await.unwrap();
+    assert_eq!(r.rows, 30);
+    let report = w.commit(vec![r]).await.unwrap();
+    assert_eq!(report.rows, 30);
+    let back = read(json!({"path": path_str(&target)})).await.unwrap();
+    assert_eq!(back.num_rows(), 30, "each row once");
 }
 
 #[tokio::test]
@@ -698,7 +742,7 @@ async fn bad_input_gives_clear_errors() {
         .await
         .unwrap();
     assert!(w
-        .prepare()
+        .prepare(&[])
         .await
         .unwrap_err()
         .to_string()

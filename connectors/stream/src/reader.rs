@@ -376,19 +376,17 @@ impl Reader for StreamReader {
     }
 
     async fn plan(&self, channels: usize) -> Result<Vec<Split>> {
-        Ok((0..channels.max(1))
+        (0..channels.max(1))
             .map(|i| {
-                let mut s = Split::new(i, format!("slice {i}: {} records", self.rows), self.rows);
+                let mut s = Split::new(i, format!("slice {i}: {} records", self.rows), &self.rows)?;
                 s.estimated_rows = Some(self.rows);
-                s
+                Ok(s)
             })
-            .collect())
+            .collect()
     }
 
     async fn read(&self, split: &Split, opts: ReadOptions) -> Result<BatchStream> {
-        let total = *split
-            .payload::<u64>()
-            .ok_or_else(|| Error::internal("stream split payload"))?;
+        let total: u64 = split.decode()?;
         let batch_rows = self.batch_rows.unwrap_or(opts.batch_rows).max(1);
         let cols = Arc::clone(&self.cols);
         let schema = Arc::clone(&self.schema);
@@ -514,6 +512,7 @@ mod tests {
             channels: 2,
             job_name: "t".into(),
             source_schema: None,
+            run_id: "test".into(),
         }
     }
 

@@ -9,7 +9,9 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::params::{self, lenient_opt_bool};
-use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::plugin::{
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+};
 use ferry_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -76,10 +78,11 @@ impl Writer for StreamWriter {
         Arc::clone(&self.schema)
     }
     async fn open(&self, channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        let _ = channel;
         Ok(Box::new(StreamSink {
-            channel,
             print: self.print,
             delimiter: self.delimiter.clone(),
+            split: None,
             rows: 0,
             bytes: 0,
         }))
@@ -96,8 +99,9 @@ impl Writer for StreamWriter {
 }
 
 struct StreamSink {
-    channel: usize,
     print: bool,
+    /// The split being written.
+    split: Option<usize>,
     delimiter: String,
     rows: u64,
     bytes: u64,
@@ -105,6 +109,13 @@ struct StreamSink {
 
 #[async_trait]
 impl BatchSink for StreamSink {
+    async fn begin(&mut self, split: &Split) -> Result<()> {
+        self.split = Some(split.index);
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
         let n = batch.num_rows() as u64;
         self.rows += n;
@@ -133,12 +144,26 @@ impl BatchSink for StreamSink {
         }
         Ok(n)
     }
-    async fn finish(self: Box<Self>) -> Result<Receipt> {
-        Ok(Receipt {
-            channel: self.channel,
-            rows: self.rows,
-            bytes: self.bytes,
-            payload: None,
-        })
+    async fn end(&mut self) -> Result<Receipt> {
+        let split = self
+            .split
+            .take()
+            .ok_or_else(|| Error::internal("stream writer: end without begin"))?;
+        Ok(Receipt::new(split, self.rows, self.bytes, Durability::Process))
+    }
+
+    async fn discard(&mut self) -> Result<()> {
+        self.split = None;
+        if self.print && self.rows > 0 {
+            return Err(Error::data(format!(
+                "stream writer: {} row(s) of the failed split were already printed and cannot be taken back",
+                self.rows
+            )));
+        }
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }

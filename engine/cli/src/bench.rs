@@ -411,6 +411,7 @@ async fn source_schema(catalog: &Arc<Catalog>, spec: &PluginSpec) -> Result<Sche
         channels: 1,
         job_name: "bench-describe".into(),
         source_schema: None,
+        run_id: ferry_core::plugin::new_run_id(),
     };
     let reader = registry::reader(spec.plugin)?
         .build(&spec.params, &spec.path, &ctx)
@@ -609,6 +610,7 @@ async fn measure(
                 channels: ch,
                 job_name: job.name.clone(),
                 source_schema: None,
+                run_id: ferry_core::plugin::new_run_id(),
             };
             let opts = RunOptions {
                 progress_every: None,

@@ -479,6 +479,7 @@ pub(crate) async fn plan_job(job: &Job, catalog: &Arc<Catalog>) -> Result<PlanRe
         channels: job.settings.channels,
         job_name: job.name.clone(),
         source_schema: None,
+        run_id: ferry_core::plugin::new_run_id(),
     };
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(job, &plugins, &ctx).await?;
@@ -582,6 +583,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             channels: job.settings.channels,
             job_name: job.name.clone(),
             source_schema: None,
+            run_id: ferry_core::plugin::new_run_id(),
         };
         let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
         if multiple {

@@ -119,6 +119,7 @@ async fn run_seed(
         channels: job.settings.channels,
         job_name: job.name.clone(),
         source_schema: None,
+        run_id: ferry_core::plugin::new_run_id(),
     };
     let opts = RunOptions {
         dirty_file: Some(dir.join(format!("{title}.dirty.jsonl"))),
@@ -254,11 +255,12 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             channels: 1,
             job_name: "demo-fill".into(),
             source_schema: Some(batch.schema()),
+            run_id: ferry_core::plugin::new_run_id(),
         };
         let writer = ferry_odps::OdpsWriterFactory
             .build(&params, "demo.fill", &ctx)
             .await?;
-        writer.prepare().await?;
+        writer.prepare(&[]).await?;
         let target = writer.schema();
         let mut cols = Vec::new();
         for (c, f) in batch.columns().iter().zip(target.fields()) {
@@ -266,8 +268,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         }
         let cast = RecordBatch::try_new(target, cols)?;
         let mut sink = writer.open(0, DirtyCollector::in_memory()).await?;
+        sink.begin(&ferry_core::plugin::Split::new(0, "demo rows", &())?)
+            .await?;
         sink.write(cast).await?;
-        let receipt = sink.finish().await?;
+        let receipt = sink.end().await?;
+        sink.close().await?;
         writer.commit(vec![receipt]).await?;
     }
     let want = opts.rows as u64;

@@ -7,14 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
+use backon::BackoffBuilder;
 use ferry_core::dirty::DirtyCollector;
-use ferry_core::job::Job;
+use ferry_core::job::{Job, RetryPolicy};
 use ferry_core::plugin::{
-    logical_schema, BuildContext, ReadOptions, Reader, ReaderFactory, Receipt, Split, Writer,
-    WriterFactory,
+    logical_schema, BatchSink, BuildContext, ReadOptions, Reader, ReaderFactory, Receipt, Split,
+    Writer, WriterFactory,
 };
 use ferry_core::{Error, Result};
-use ferry_transform::{BatchOrigin, Rechunker, Transform, TransformSpec};
+use ferry_transform::{batch_bytes, BatchOrigin, Rechunker, Transform, TransformSpec};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -42,6 +43,9 @@ pub struct RunOptions {
     pub read: ReadOptions,
     /// Rows per batch handed to writers.
     pub write_batch_rows: usize,
+    /// Bytes per batch handed to writers (about): wide rows make batches of fewer rows,
+    /// so memory follows bytes, not row width.
+    pub write_batch_bytes: usize,
     /// Batches buffered between a channel's reader and writer.
     pub queue_depth: usize,
     /// Business date (for the summary).
@@ -59,6 +63,7 @@ impl Default for RunOptions {
             progress_every: Some(Duration::from_secs(10)),
             read: ReadOptions::default(),
             write_batch_rows: 8192,
+            write_batch_bytes: 8 << 20,
             queue_depth: 4,
             bizdate: None,
             cancel: None,
@@ -121,30 +126,54 @@ impl JobPlan {
     }
 }
 
+/// Job-wide counters; a split attempt's own share is also kept in its [`Tally`] so a
+/// failed attempt can be taken back.
 #[derive(Default)]
 struct Counters {
     read: AtomicU64,
     bytes_read: AtomicU64,
     written: AtomicU64,
     filtered: AtomicU64,
-    transform_dirty: AtomicU64,
     splits_done: AtomicUsize,
+    retries: AtomicU64,
     read_nanos: AtomicU64,
     transform_nanos: AtomicU64,
     write_nanos: AtomicU64,
 }
 
-fn now_local() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+/// What one split attempt added to the job's [`Counters`].
+#[derive(Default)]
+struct Tally {
+    read: AtomicU64,
+    bytes_read: AtomicU64,
+    written: AtomicU64,
+    filtered: AtomicU64,
 }
 
-/// Approximate in-memory bytes of a batch's data (what the byte throttle counts).
-pub(crate) fn batch_bytes(batch: &RecordBatch) -> u64 {
-    batch
-        .columns()
-        .iter()
-        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64)
-        .sum()
+impl Tally {
+    fn add(global: &AtomicU64, mine: &AtomicU64, n: u64) {
+        global.fetch_add(n, Ordering::Relaxed);
+        mine.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Take this attempt's share back out of the job's counters.
+    fn withdraw(&self, c: &Counters) {
+        for (global, mine) in [
+            (&c.read, &self.read),
+            (&c.bytes_read, &self.bytes_read),
+            (&c.written, &self.written),
+            (&c.filtered, &self.filtered),
+        ] {
+            let n = mine.swap(0, Ordering::Relaxed);
+            let _ = global.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        }
+    }
+}
+
+fn now_local() -> String {
+    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Run a job end to end. Always returns a [`Summary`]: on failure its `status` is
@@ -159,6 +188,7 @@ pub async fn run_job(
     let mut summary = Summary {
         status: "failed".into(),
         job: job.name.clone(),
+        run_id: ctx.run_id.clone(),
         bizdate: opts.bizdate.clone(),
         start_time: now_local(),
         channels: ctx.channels,
@@ -166,7 +196,18 @@ pub async fn run_job(
     };
     let dirty = DirtyCollector::new(opts.dirty_file.as_deref(), job.settings.error_limit.record);
     let counters = Arc::new(Counters::default());
-    let result = run_inner(job, plugins, ctx, opts, &dirty, &counters, &mut summary).await;
+    let retry_log = Arc::new(Mutex::new(Vec::new()));
+    let result = run_inner(
+        job,
+        plugins,
+        ctx,
+        opts,
+        &dirty,
+        &counters,
+        &retry_log,
+        &mut summary,
+    )
+    .await;
     let _ = dirty.flush();
     summary.end_time = now_local();
     summary.elapsed_secs = started.elapsed().as_secs_f64();
@@ -175,6 +216,8 @@ pub async fn run_job(
     summary.records_written = counters.written.load(Ordering::Relaxed);
     summary.records_filtered = counters.filtered.load(Ordering::Relaxed);
     summary.records_dirty = dirty.count();
+    summary.retries = counters.retries.load(Ordering::Relaxed);
+    summary.retried = retry_log.lock().map(|l| l.clone()).unwrap_or_default();
     summary.read_secs = counters.read_nanos.load(Ordering::Relaxed) as f64 / 1e9;
     summary.transform_secs = counters.transform_nanos.load(Ordering::Relaxed) as f64 / 1e9;
     summary.write_secs = counters.write_nanos.load(Ordering::Relaxed) as f64 / 1e9;
@@ -193,6 +236,7 @@ pub async fn run_job(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_inner(
     job: &Job,
     plugins: &Plugins,
@@ -200,13 +244,14 @@ async fn run_inner(
     opts: &RunOptions,
     dirty: &DirtyCollector,
     counters: &Arc<Counters>,
+    retry_log: &Arc<Mutex<Vec<String>>>,
     summary: &mut Summary,
 ) -> Result<()> {
     let plan = JobPlan::build(job, plugins, ctx).await?;
     summary.splits = plan.splits.len();
     summary.channels = plan.channels;
     plan.writer
-        .prepare()
+        .prepare(&plan.splits)
         .await
         .map_err(|e| e.context(format!("writer {}", job.writer.plugin)))?;
 
@@ -232,24 +277,33 @@ async fn run_inner(
                 let bytes = counters.bytes_read.load(Ordering::Relaxed);
                 let dt = last.2.elapsed().as_secs_f64().max(1e-6);
                 let done = counters.splits_done.load(Ordering::Relaxed);
+                let retries = counters.retries.load(Ordering::Relaxed);
                 eprintln!(
-                    "[{:>6.0}s] Total {rows} records, {} | Speed {}/s, {:.0} records/s | Written {} | Filtered {} | Dirty {} | Splits {done}/{total_splits} ({:.0}%)",
+                    "[{:>6.0}s] Total {rows} records, {} | Speed {}/s, {:.0} records/s | Written {} | Filtered {} | Dirty {} | Splits {done}/{total_splits} ({:.0}%){}",
                     start.elapsed().as_secs_f64(),
                     crate::summary::human_bytes(bytes as f64),
-                    crate::summary::human_bytes((bytes - last.1) as f64 / dt),
-                    (rows - last.0) as f64 / dt,
+                    crate::summary::human_bytes(bytes.saturating_sub(last.1) as f64 / dt),
+                    rows.saturating_sub(last.0) as f64 / dt,
                     counters.written.load(Ordering::Relaxed),
                     counters.filtered.load(Ordering::Relaxed),
                     dirty.count(),
                     100.0 * done as f64 / total_splits.max(1) as f64,
+                    if retries > 0 { format!(" | Retries {retries}") } else { String::new() },
                 );
                 last = (rows, bytes, Instant::now());
             }
         })
     });
 
-    let mut workers: JoinSet<Result<Receipt>> = JoinSet::new();
-    for channel in 0..plan.channels {
+    // Every producer task holds a clone of `alive`; when all are gone, no reader work
+    // is left running (on failure and cancel too), and the reader can be closed.
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let receipts: Arc<Mutex<Vec<Receipt>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut workers: JoinSet<Result<()>> = JoinSet::new();
+    // The channels' dirty records are held per split attempt: sealed into the file when
+    // the split ends, withdrawn when it is retried.
+    let scopes: Vec<DirtyCollector> = (0..plan.channels).map(|_| dirty.scoped()).collect();
+    for (channel, scope) in scopes.iter().enumerate() {
         let worker = Worker {
             channel,
             reader: Arc::clone(&plan.reader),
@@ -258,13 +312,17 @@ async fn run_inner(
             queue: Arc::clone(&queue),
             throttle: Arc::clone(&throttle),
             counters: Arc::clone(counters),
-            dirty: dirty.clone(),
+            scope: scope.clone(),
             opts: opts.clone(),
+            retry: job.settings.retry,
+            retry_log: Arc::clone(retry_log),
+            receipts: Arc::clone(&receipts),
+            alive: alive.clone(),
         };
         workers.spawn(worker.run());
     }
+    drop(alive);
 
-    let mut receipts = Vec::with_capacity(plan.channels);
     let mut failure: Option<Error> = None;
     let mut cancel = opts.cancel.clone();
     loop {
@@ -280,7 +338,7 @@ async fn run_inner(
             }
         };
         match joined {
-            Ok(Ok(r)) => receipts.push(r),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 if failure.is_none() {
                     failure = Some(e);
@@ -296,10 +354,17 @@ async fn run_inner(
             }
         }
     }
+    // Wait for every producer to be gone before closing the reader.
+    let _ = all_gone.recv().await;
     if let Some(p) = progress {
         p.abort();
     }
     let close = plan.reader.close().await;
+    let receipts = std::mem::take(
+        &mut *receipts
+            .lock()
+            .map_err(|_| Error::internal("receipt list lock poisoned"))?,
+    );
     if let Some(e) = failure {
         if let Err(ae) = plan.writer.abort(receipts).await {
             tracing::error!("abort after failure also failed: {ae}");
@@ -327,11 +392,13 @@ async fn run_inner(
     }
     summary.bytes_written = receipts.iter().map(|r| r.bytes).sum();
     let dirty_before = dirty.count();
-    let report = plan
-        .writer
-        .commit(receipts)
-        .await
-        .map_err(|e| e.context(format!("writer {} commit", job.writer.plugin)))?;
+    let committed = plan.writer.commit(receipts).await;
+    // Rows a writer rejects while committing went to a channel's collector.
+    for s in &scopes {
+        s.seal()?;
+    }
+    let report =
+        committed.map_err(|e| e.context(format!("writer {} commit", job.writer.plugin)))?;
     // Rows a writer rejects while committing (a staged merge) were counted as written.
     let rejected = dirty.count().saturating_sub(dirty_before);
     let _ = counters
@@ -355,6 +422,27 @@ async fn cancelled(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
     }
 }
 
+/// The waits between attempts of one split: exponential from `interval_ms`, doubled
+/// each time, capped at `max_wait_ms`, with random jitter; `attempts - 1` of them.
+fn backoff(p: &RetryPolicy) -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(p.interval_ms))
+        .with_max_delay(Duration::from_millis(p.max_wait_ms.max(p.interval_ms)))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(p.attempts.saturating_sub(1) as usize)
+        .build()
+}
+
+/// Aborts a spawned task when dropped (the worker that owns it was aborted or failed).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct Worker {
     channel: usize,
     reader: Arc<dyn Reader>,
@@ -363,8 +451,26 @@ struct Worker {
     queue: Arc<Mutex<VecDeque<Split>>>,
     throttle: Arc<Throttle>,
     counters: Arc<Counters>,
+    /// The channel's dirty records, held until its split ends.
+    scope: DirtyCollector,
+    opts: RunOptions,
+    retry: RetryPolicy,
+    retry_log: Arc<Mutex<Vec<String>>>,
+    receipts: Arc<Mutex<Vec<Receipt>>>,
+    alive: mpsc::Sender<()>,
+}
+
+/// What a producer task needs: shared with the worker, cloned per attempt.
+struct Producer {
+    reader: Arc<dyn Reader>,
+    transform: Arc<Transform>,
+    target: arrow::datatypes::SchemaRef,
+    throttle: Arc<Throttle>,
+    counters: Arc<Counters>,
+    tally: Arc<Tally>,
     dirty: DirtyCollector,
     opts: RunOptions,
+    _alive: mpsc::Sender<()>,
 }
 
 impl Worker {
@@ -376,108 +482,206 @@ impl Worker {
         Ok(q.pop_front())
     }
 
-    async fn run(self) -> Result<Receipt> {
-        let mut sink = self.writer.open(self.channel, self.dirty.clone()).await?;
+    async fn run(self) -> Result<()> {
+        let scope = self.scope.clone();
+        let mut sink = self.open(&scope).await?;
+        while let Some(split) = self.next_split()? {
+            let receipt = self.run_split(sink.as_mut(), &split, &scope).await?;
+            self.receipts
+                .lock()
+                .map_err(|_| Error::internal("receipt list lock poisoned"))?
+                .push(receipt);
+        }
+        sink.close().await?;
+        Ok(())
+    }
+
+    /// Open the channel's sink, retrying transient failures (too many connections).
+    async fn open(&self, scope: &DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        let mut waits = backoff(&self.retry);
+        loop {
+            match self.writer.open(self.channel, scope.clone()).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.retry_hint() => match waits.next() {
+                    Some(d) => {
+                        self.log_retry(&format!("channel {} opening the writer", self.channel), &e, d);
+                        tokio::time::sleep(d).await;
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn log_retry(&self, what: &str, e: &Error, wait: Duration) {
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let line = format!("{what}: {e} (retried after {:.1}s)", wait.as_secs_f64());
+        tracing::warn!("{line}");
+        eprintln!("retrying: {line}");
+        if let Ok(mut l) = self.retry_log.lock() {
+            l.push(line);
+        }
+    }
+
+    /// Write one split, retrying it from its start after transient failures.
+    async fn run_split(
+        &self,
+        sink: &mut dyn BatchSink,
+        split: &Split,
+        scope: &DirtyCollector,
+    ) -> Result<Receipt> {
+        let mut waits = backoff(&self.retry);
+        let mut attempt = 1u32;
+        loop {
+            let tally = Arc::new(Tally::default());
+            let err = match self.attempt(sink, split, scope, &tally).await {
+                Ok(receipt) => {
+                    scope.seal()?;
+                    self.counters.splits_done.fetch_add(1, Ordering::Relaxed);
+                    return Ok(receipt);
+                }
+                Err(e) => e,
+            };
+            let what = format!("split {} ({})", split.index, split.description);
+            if !err.retry_hint() {
+                let _ = scope.seal();
+                return Err(err.context(what));
+            }
+            let Some(wait) = waits.next() else {
+                let _ = scope.seal();
+                return Err(err.context(format!("{what}: attempt {attempt} of {}", self.retry.attempts)));
+            };
+            // Take the attempt back: its counts, its dirty records, its partial output.
+            tally.withdraw(&self.counters);
+            scope.withdraw();
+            if let Err(de) = sink.discard().await {
+                return Err(err.context(format!(
+                    "{what}: not retried, because its partial output could not be dropped ({de})"
+                )));
+            }
+            self.log_retry(&format!("{what} attempt {attempt}"), &err, wait);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt at a split: a producer task reads and transforms into a bounded
+    /// channel while this task writes what arrives into the sink.
+    async fn attempt(
+        &self,
+        sink: &mut dyn BatchSink,
+        split: &Split,
+        scope: &DirtyCollector,
+        tally: &Arc<Tally>,
+    ) -> Result<Receipt> {
+        sink.begin(split).await?;
         let (tx, mut rx) = mpsc::channel::<RecordBatch>(self.opts.queue_depth.max(1));
-        let this = Arc::new(self);
-        let producer = {
-            let this = Arc::clone(&this);
-            tokio::spawn(async move { this.produce(tx).await })
+        let producer = Producer {
+            reader: Arc::clone(&self.reader),
+            transform: Arc::clone(&self.transform),
+            target: self.writer.schema(),
+            throttle: Arc::clone(&self.throttle),
+            counters: Arc::clone(&self.counters),
+            tally: Arc::clone(tally),
+            dirty: scope.clone(),
+            opts: self.opts.clone(),
+            _alive: self.alive.clone(),
         };
-        let mut write_err = None;
+        let task = {
+            let split = split.clone();
+            AbortOnDrop(tokio::spawn(async move { producer.produce(&split, tx).await }))
+        };
         let mut counted = 0u64;
+        let mut write_err = None;
         while let Some(batch) = rx.recv().await {
             let t = Instant::now();
             match sink.write(batch).await {
                 Ok(n) => {
                     counted += n;
-                    this.counters.written.fetch_add(n, Ordering::Relaxed);
+                    Tally::add(&self.counters.written, &tally.written, n);
                 }
                 Err(e) => {
                     write_err = Some(e);
                     break;
                 }
             }
-            this.counters
+            self.counters
                 .write_nanos
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         if let Some(e) = write_err {
-            producer.abort();
+            drop(rx);
+            drop(task);
             return Err(e);
         }
-        match producer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(je) => return Err(Error::internal(format!("reader task failed: {je}"))),
-        }
+        let produced = {
+            let mut task = task;
+            match (&mut task.0).await {
+                Ok(r) => r,
+                Err(je) => Err(Error::internal(format!("reader task failed: {je}"))),
+            }
+        };
+        produced?;
         let t = Instant::now();
-        let receipt = sink.finish().await?;
-        // Rows a streaming sink confirmed only at finish.
-        this.counters
-            .written
-            .fetch_add(receipt.rows.saturating_sub(counted), Ordering::Relaxed);
-        this.counters
+        let receipt = sink.end().await?;
+        // Rows a streaming sink confirmed only at the end of the split.
+        Tally::add(
+            &self.counters.written,
+            &tally.written,
+            receipt.rows.saturating_sub(counted),
+        );
+        self.counters
             .write_nanos
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         Ok(receipt)
     }
+}
 
-    async fn produce(&self, tx: mpsc::Sender<RecordBatch>) -> Result<()> {
-        let target = self.writer.schema();
-        let mut rechunker = Rechunker::new(target, self.opts.write_batch_rows.max(1));
-        while let Some(split) = self.next_split()? {
-            let mut stream = self
-                .reader
-                .read(&split, self.opts.read)
-                .await
-                .map_err(|e| e.context(format!("split {}", split.description)))?;
-            let mut row: u64 = 0;
-            loop {
-                let t = Instant::now();
-                let next = stream.next().await;
-                self.counters
-                    .read_nanos
-                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                let batch = match next {
-                    None => break,
-                    Some(b) => b.map_err(|e| e.context(format!("split {}", split.description)))?,
-                };
-                let n = batch.num_rows() as u64;
-                let bytes = batch_bytes(&batch);
-                self.throttle.acquire(bytes, n).await;
-                self.counters.read.fetch_add(n, Ordering::Relaxed);
-                self.counters.bytes_read.fetch_add(bytes, Ordering::Relaxed);
-                let t = Instant::now();
-                let out = self.transform.apply(
-                    batch,
-                    BatchOrigin {
-                        split: &split.description,
-                        first_row: row,
-                    },
-                    &self.dirty,
-                )?;
-                row += n;
-                self.counters
-                    .filtered
-                    .fetch_add(out.filtered, Ordering::Relaxed);
-                self.counters
-                    .transform_dirty
-                    .fetch_add(out.dirty, Ordering::Relaxed);
-                let full_batches = match out.batch {
-                    Some(b) => rechunker.push(b)?,
-                    None => Vec::new(),
-                };
-                self.counters
-                    .transform_nanos
-                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                for full in full_batches {
-                    if tx.send(full).await.is_err() {
-                        return Ok(()); // the writer side stopped; it reports why
-                    }
+impl Producer {
+    async fn produce(self, split: &Split, tx: mpsc::Sender<RecordBatch>) -> Result<()> {
+        let mut rechunker = Rechunker::new(Arc::clone(&self.target), self.opts.write_batch_rows.max(1))
+            .with_max_bytes(self.opts.write_batch_bytes.max(1));
+        let mut stream = self.reader.read(split, self.opts.read).await?;
+        let mut row: u64 = 0;
+        loop {
+            let t = Instant::now();
+            let next = stream.next().await;
+            self.counters
+                .read_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let batch = match next {
+                None => break,
+                Some(b) => b?,
+            };
+            let n = batch.num_rows() as u64;
+            let bytes = batch_bytes(&batch) as u64;
+            self.throttle.acquire(bytes, n).await;
+            Tally::add(&self.counters.read, &self.tally.read, n);
+            Tally::add(&self.counters.bytes_read, &self.tally.bytes_read, bytes);
+            let t = Instant::now();
+            let out = self.transform.apply(
+                batch,
+                BatchOrigin {
+                    split: &split.description,
+                    first_row: row,
+                },
+                &self.dirty,
+            )?;
+            row += n;
+            Tally::add(&self.counters.filtered, &self.tally.filtered, out.filtered);
+            let full_batches = match out.batch {
+                Some(b) => rechunker.push(b)?,
+                None => Vec::new(),
+            };
+            self.counters
+                .transform_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            for full in full_batches {
+                if tx.send(full).await.is_err() {
+                    return Ok(()); // the writer side stopped; it reports why
                 }
             }
-            self.counters.splits_done.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(last) = rechunker.finish()? {
             // A closed channel means the writer side stopped; it reports why.

@@ -12,6 +12,9 @@ pub struct Summary {
     pub status: String,
     /// The job file.
     pub job: String,
+    /// The run's id (what staging and dirty records are named after).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     /// Business date the job ran for (yyyymmdd), when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bizdate: Option<String>,
@@ -37,6 +40,12 @@ pub struct Summary {
     pub splits: usize,
     /// Channels used.
     pub channels: usize,
+    /// Split attempts (and sink opens) that failed with a transient error and were
+    /// tried again; their rows are not in the counts above.
+    pub retries: u64,
+    /// One line per retry: what failed and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retried: Vec<String>,
     /// Where dirty records were written, if any were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirty_file: Option<String>,
@@ -106,6 +115,15 @@ impl fmt::Display for Summary {
             "Splits / channels     : {} / {}",
             self.splits, self.channels
         )?;
+        if self.retries > 0 {
+            writeln!(f, "Retries               : {}", self.retries)?;
+            for r in self.retried.iter().take(10) {
+                writeln!(f, "  retried             : {r}")?;
+            }
+            if self.retried.len() > 10 {
+                writeln!(f, "  ...                 : {} more", self.retried.len() - 10)?;
+            }
+        }
         if let Some(d) = &self.dirty_file {
             writeln!(f, "Dirty records file    : {d}")?;
         }

@@ -59,6 +59,7 @@ fn ctx(channels: usize) -> BuildContext {
         channels,
         job_name: "test".into(),
         source_schema: None,
+        run_id: "test".into(),
     }
 }
 

@@ -42,7 +42,7 @@ use crate::dirty::{BadRow, RowMap};
 use crate::expr::{Compiled, Planner};
 use crate::transformer::{Outcome, Step};
 
-pub use crate::rechunk::Rechunker;
+pub use crate::rechunk::{batch_bytes, Rechunker};
 pub use crate::transformer::SUPPORTED as SUPPORTED_TRANSFORMERS;
 
 /// Everything a transform is compiled from.

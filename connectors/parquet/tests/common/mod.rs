@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::plugin::{
-    BuildContext, CommitReport, ReadOptions, Reader, ReaderFactory, Writer, WriterFactory,
+    BuildContext, CommitReport, ReadOptions, Reader, ReaderFactory, Split, Writer, WriterFactory,
 };
 use ferry_core::Result;
 use ferry_parquet::{ParquetReaderFactory, ParquetWriterFactory};
@@ -24,6 +24,7 @@ pub fn ctx(schema: Option<SchemaRef>) -> BuildContext {
         channels: 2,
         job_name: "test".into(),
         source_schema: schema,
+        run_id: "test".into(),
     }
 }
 
@@ -38,14 +39,19 @@ pub async fn write_channels(
     writer: &Arc<dyn Writer>,
     channels: Vec<Vec<RecordBatch>>,
 ) -> Result<CommitReport> {
-    writer.prepare().await?;
+    let splits = (0..channels.len())
+        .map(|i| Split::new(i, format!("split {i}"), &()))
+        .collect::<Result<Vec<_>>>()?;
+    writer.prepare(&splits).await?;
     let mut receipts = Vec::new();
     for (ch, batches) in channels.into_iter().enumerate() {
         let mut sink = writer.open(ch, DirtyCollector::in_memory()).await?;
+        sink.begin(&splits[ch]).await?;
         for b in batches {
             sink.write(b).await?;
         }
-        receipts.push(sink.finish().await?);
+        receipts.push(sink.end().await?);
+        sink.close().await?;
     }
     writer.commit(receipts).await
 }

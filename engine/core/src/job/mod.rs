@@ -69,6 +69,31 @@ pub struct ErrorLimit {
     pub percentage: Option<f64>,
 }
 
+/// How failed splits are retried: `setting.retry`, or DataX's
+/// `core.container.task.failOver` (same keys, same meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per split, the first included (DataX `maxRetryTimes`: a split is tried
+    /// again while its attempts are fewer than this). 1 = never retry.
+    pub attempts: u32,
+    /// Wait before the first retry (`retryIntervalInMsec`); each later wait doubles, with
+    /// random jitter.
+    pub interval_ms: u64,
+    /// The longest single wait (`maxWaitInMsec`).
+    pub max_wait_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    /// 4 attempts, waits of about 1 s, 2 s, 4 s (at most 60 s each).
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            interval_ms: 1000,
+            max_wait_ms: 60_000,
+        }
+    }
+}
+
 /// `setting`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -81,6 +106,8 @@ pub struct Settings {
     pub records_per_sec: Option<u64>,
     /// `errorLimit`.
     pub error_limit: ErrorLimit,
+    /// Split retries.
+    pub retry: RetryPolicy,
 }
 
 impl Default for Settings {
@@ -90,6 +117,7 @@ impl Default for Settings {
             bytes_per_sec: None,
             records_per_sec: None,
             error_limit: ErrorLimit::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -373,7 +401,7 @@ fn dataworks_v1(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
         "configuration.writer.plugin",
         "configuration.writer.parameter",
     )?;
-    let settings = settings(c.setting, "configuration.setting", warnings)?;
+    let settings = settings(c.setting, "configuration.setting", None, warnings)?;
     Ok((JobShape::DataWorksV1, reader, writer, Vec::new(), settings))
 }
 
@@ -465,7 +493,7 @@ fn dataworks_v2(
     }
     let reader = step_spec(r, ri, Role::Reader, catalog, warnings)?;
     let writer = step_spec(w, wi, Role::Writer, catalog, warnings)?;
-    let settings = settings(f.setting, "setting", warnings)?;
+    let settings = settings(f.setting, "setting", None, warnings)?;
     Ok((JobShape::DataWorksV2, reader, writer, Vec::new(), settings))
 }
 
@@ -574,13 +602,10 @@ struct DataXPlugin {
 
 fn datax(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
     let f: DataXFile = params::parse(value, "", &[], warnings)?;
-    if f.core.is_some() {
-        warnings.push(
-            "core: DataX engine tuning, accepted and ignored by ferry (its byte/record caps \
-             are job-wide: set them in job.setting.speed)"
-                .into(),
-        );
-    }
+    let fail_over = match &f.core {
+        Some(core) => settings::core_fail_over(core, warnings)?,
+        None => None,
+    };
     let n = f.job.content.len();
     if n > 1 {
         warnings.push(format!(
@@ -616,7 +641,7 @@ fn datax(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
             path,
         });
     }
-    let settings = settings(f.job.setting, "job.setting", warnings)?;
+    let settings = settings(f.job.setting, "job.setting", fail_over, warnings)?;
     Ok((JobShape::DataX, reader, writer, transformers, settings))
 }
 

@@ -1,5 +1,7 @@
-//! `setting`: speed (`concurrent` / `channel`, `mbps`, `byte`, `record`, `throttle`) and
-//! `errorLimit` (`record`, `percentage`), checked strictly and turned into [`Settings`].
+//! `setting`: speed (`concurrent` / `channel`, `mbps`, `byte`, `record`, `throttle`),
+//! `errorLimit` (`record`, `percentage`) and `retry` (`maxRetryTimes`,
+//! `retryIntervalInMsec`, `maxWaitInMsec`, as DataX's `core.container.task.failOver`),
+//! checked strictly and turned into [`Settings`].
 //!
 //! Differences from DataX, on purpose: `byte` and `record` are job-wide caps (DataX divides
 //! them by a per-channel cap from `core.json` to pick the channel count, and fails when
@@ -8,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ErrorLimit, Settings};
+use super::{ErrorLimit, RetryPolicy, Settings};
 use crate::error::{Error, Result};
 use crate::params::{lenient_opt_bool, lenient_opt_f64, lenient_opt_u64};
 
@@ -22,6 +24,94 @@ pub(super) struct RawSetting {
     error_limit: Option<RawErrorLimit>,
     #[serde(default, deserialize_with = "lenient_opt_bool")]
     dry_run: Option<bool>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+}
+
+/// `setting.retry`, or DataX's `core.container.task.failOver`: the same keys.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawRetry {
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    max_retry_times: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    retry_interval_in_msec: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    max_wait_in_msec: Option<u64>,
+}
+
+impl RawRetry {
+    /// Keys set here win over `base`.
+    fn over(self, base: RawRetry) -> RawRetry {
+        RawRetry {
+            max_retry_times: self.max_retry_times.or(base.max_retry_times),
+            retry_interval_in_msec: self.retry_interval_in_msec.or(base.retry_interval_in_msec),
+            max_wait_in_msec: self.max_wait_in_msec.or(base.max_wait_in_msec),
+        }
+    }
+
+    fn policy(&self, path: &str) -> Result<RetryPolicy> {
+        let d = RetryPolicy::default();
+        let attempts = match self.max_retry_times {
+            Some(0) => {
+                return Err(Error::config(format!(
+                    "{path}.maxRetryTimes: must be at least 1 (the attempts of a split, the first included; 1 = no retry)"
+                )))
+            }
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => d.attempts,
+        };
+        let interval_ms = self.retry_interval_in_msec.unwrap_or(d.interval_ms);
+        let max_wait_ms = self.max_wait_in_msec.unwrap_or(d.max_wait_ms.max(interval_ms));
+        if max_wait_ms < interval_ms {
+            return Err(Error::config(format!(
+                "{path}.maxWaitInMsec: {max_wait_ms} is less than retryIntervalInMsec ({interval_ms})"
+            )));
+        }
+        Ok(RetryPolicy {
+            attempts,
+            interval_ms,
+            max_wait_ms,
+        })
+    }
+}
+
+/// DataX's `core` block: `core.container.task.failOver` is honoured (split retries);
+/// everything else is engine tuning ferry accepts and ignores, with a warning.
+pub(super) fn core_fail_over(core: &Value, warnings: &mut Vec<String>) -> Result<Option<RawRetry>> {
+    let fail_over = core
+        .pointer("/container/task/failOver")
+        .filter(|v| !v.is_null());
+    let mut rest = core.clone();
+    if let Some(task) = rest
+        .pointer_mut("/container/task")
+        .and_then(Value::as_object_mut)
+    {
+        task.remove("failOver");
+    }
+    let only_fail_over = rest
+        .pointer("/container/task")
+        .and_then(Value::as_object)
+        .is_some_and(|t| t.is_empty())
+        && rest.get("container").and_then(Value::as_object).map(|c| c.len()) == Some(1)
+        && rest.as_object().map(|c| c.len()) == Some(1);
+    if !only_fail_over {
+        warnings.push(
+            "core: DataX engine tuning, accepted and ignored by ferry except \
+             core.container.task.failOver (its byte/record caps are job-wide: set them in \
+             job.setting.speed)"
+                .into(),
+        );
+    }
+    match fail_over {
+        Some(v) => Ok(Some(crate::params::parse::<RawRetry>(
+            v,
+            "core.container.task.failOver",
+            &[],
+            warnings,
+        )?)),
+        None => Ok(None),
+    }
 }
 
 /// `setting.speed` as written. Numbers may be strings (DataWorks v2).
@@ -62,13 +152,28 @@ fn positive(v: Option<f64>) -> Option<u64> {
 }
 
 /// Turn `setting` (at JSON path `path`) into [`Settings`].
+/// `base_retry` is DataX's `core.container.task.failOver`, if any: `setting.retry`'s
+/// keys win over it.
 pub(super) fn settings(
     raw: Option<RawSetting>,
     path: &str,
+    base_retry: Option<RawRetry>,
     warnings: &mut Vec<String>,
 ) -> Result<Settings> {
     let Some(raw) = raw else {
-        return Ok(Settings::default());
+        return Ok(Settings {
+            retry: match base_retry {
+                Some(b) => b.policy("core.container.task.failOver")?,
+                None => RetryPolicy::default(),
+            },
+            ..Settings::default()
+        });
+    };
+    let retry = match (raw.retry.clone(), base_retry) {
+        (Some(r), Some(b)) => r.over(b).policy(&format!("{path}.retry"))?,
+        (Some(r), None) => r.policy(&format!("{path}.retry"))?,
+        (None, Some(b)) => b.policy("core.container.task.failOver")?,
+        (None, None) => RetryPolicy::default(),
     };
     if raw.dry_run == Some(true) {
         return Err(Error::config(format!(
@@ -151,6 +256,7 @@ pub(super) fn settings(
             record: el.record,
             percentage,
         },
+        retry,
     })
 }
 
@@ -163,7 +269,7 @@ mod tests {
     fn parse(v: serde_json::Value) -> (Result<Settings>, Vec<String>) {
         let mut w = Vec::new();
         let r = crate::params::parse::<RawSetting>(&v, "setting", &[], &mut w)
-            .and_then(|raw| settings(Some(raw), "setting", &mut w));
+            .and_then(|raw| settings(Some(raw), "setting", None, &mut w));
         (r, w)
     }
 
@@ -262,5 +368,71 @@ mod tests {
         assert_eq!(s.error_limit.record, Some(0));
         let (s, _) = ok(json!({"errorLimit": {"record": ""}}));
         assert_eq!(s.error_limit.record, None, "empty = unlimited");
+    }
+
+    #[test]
+    fn retry_keys_as_datax_writes_them() {
+        let (s, _) = ok(json!({}));
+        assert_eq!(s.retry, RetryPolicy::default());
+        let (s, _) = ok(json!({"retry": {"maxRetryTimes": "2", "retryIntervalInMsec": 10}}));
+        assert_eq!(
+            s.retry,
+            RetryPolicy {
+                attempts: 2,
+                interval_ms: 10,
+                max_wait_ms: 60_000
+            }
+        );
+        let (r, _) = parse(json!({"retry": {"maxRetryTimes": 0}}));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .starts_with("setting.retry.maxRetryTimes: must be at least 1"));
+        let (r, _) = parse(json!({"retry": {"retryIntervalInMsec": 5000, "maxWaitInMsec": 10}}));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("setting.retry.maxWaitInMsec: 10 is less than retryIntervalInMsec (5000)"));
+        let (r, _) = parse(json!({"retry": {"maxRetries": 3}}));
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("setting.retry") && e.contains("maxRetries"), "{e}");
+    }
+
+    #[test]
+    fn datax_core_fail_over_is_honoured_and_setting_retry_wins() {
+        let mut w = Vec::new();
+        let core = json!({"container": {"task": {"failOver": {"maxRetryTimes": 3, "retryIntervalInMsec": 20, "maxWaitInMsec": 100}}}});
+        let base = core_fail_over(&core, &mut w).unwrap();
+        assert!(w.is_empty(), "only failOver: nothing ignored: {w:?}");
+        let s = settings(None, "job.setting", base.clone(), &mut w).unwrap();
+        assert_eq!(
+            s.retry,
+            RetryPolicy {
+                attempts: 3,
+                interval_ms: 20,
+                max_wait_ms: 100
+            }
+        );
+        let raw = crate::params::parse::<RawSetting>(
+            &json!({"retry": {"maxRetryTimes": 1}}),
+            "job.setting",
+            &[],
+            &mut w,
+        )
+        .unwrap();
+        let s = settings(Some(raw), "job.setting", base, &mut w).unwrap();
+        assert_eq!((s.retry.attempts, s.retry.interval_ms), (1, 20));
+        let core = json!({"transport": {"channel": {"speed": {"byte": 1}}}, "container": {"task": {"failOver": {"maxRetryTimes": 2}}}});
+        let mut w = Vec::new();
+        let base = core_fail_over(&core, &mut w).unwrap();
+        assert_eq!(base.and_then(|b| b.max_retry_times), Some(2));
+        assert!(w[0].starts_with("core: DataX engine tuning"), "{w:?}");
+        let mut w = Vec::new();
+        let bad = json!({"container": {"task": {"failOver": {"maxRetryTimes": "x"}}}});
+        let e = core_fail_over(&bad, &mut w).unwrap_err().to_string();
+        assert!(
+            e.starts_with("core.container.task.failOver.maxRetryTimes"),
+            "{e}"
+        );
     }
 }
