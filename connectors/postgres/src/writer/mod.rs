@@ -621,6 +621,7 @@ impl Writer for PostgresWriter {
                 }
             }
         }
+        let copy_table = staging.clone().unwrap_or_else(|| s.target.clone());
         let copy_dest = match &staging {
             Some(t) => format!("COPY {t} ({cols}, ferry_rn) FROM STDIN (FORMAT binary)"),
             None => format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", s.target),
@@ -638,6 +639,8 @@ impl Writer for PostgresWriter {
             ctx,
             dirty,
             copy_sql: copy_dest,
+            copy_stmt: None,
+            lock_sql: format!("LOCK TABLE {copy_table} IN ROW EXCLUSIVE MODE"),
             staging,
             merge,
             split: None,
@@ -790,6 +793,10 @@ struct PgSink {
     dirty: DirtyCollector,
     /// `COPY ... FROM STDIN (FORMAT binary)` into the target or the staging table.
     copy_sql: String,
+    /// `copy_sql` prepared on the current connection.
+    copy_stmt: Option<tokio_postgres::Statement>,
+    /// Takes the lock a COPY into the destination needs, as an ordinary statement.
+    lock_sql: String,
     /// Staging table, when rows go through one.
     staging: Option<String>,
     /// Per-chunk merge SQL (single / two-phase / per-channel plans with ignore / update).
@@ -877,19 +884,61 @@ impl PgSink {
         self.bytes = 0;
     }
 
+    /// Start `COPY ... FROM STDIN` (the caller took the destination's lock first).
+    ///
+    /// tokio-postgres sends `Sync` both with the COPY and with its end: when the server
+    /// refuses the COPY before copy mode, the second `ReadyForQuery` puts the connection
+    /// out of step (rust-postgres/rust-postgres#1337). Locks are therefore taken by an
+    /// ordinary statement before (a lock wait fails there, cleanly), and a connection on
+    /// which the server refused a COPY is given up: the staged plan reconnects, the
+    /// others lose the channel's transaction.
+    async fn start_copy(&mut self) -> Result<CopyInSink<Bytes>> {
+        let stmt = match &self.copy_stmt {
+            Some(st) => st.clone(),
+            None => {
+                let st = self
+                    .client()?
+                    .prepare(&self.copy_sql)
+                    .await
+                    .map_err(|e| pg_error(&self.ctx, &e))?;
+                self.copy_stmt = Some(st.clone());
+                st
+            }
+        };
+        match self.client()?.copy_in::<_, Bytes>(&stmt).await {
+            Ok(sink) => Ok(sink),
+            Err(e) => {
+                let err = pg_error(&self.ctx, &e);
+                if e.as_db_error().is_some() {
+                    self.give_up_connection(&format!("the server refused a COPY: {err}"));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The connection cannot be used any more: the staged plan drops it (the server
+    /// rolls the split's transaction back; `discard` reconnects), the others lose the
+    /// channel's transaction.
+    fn give_up_connection(&mut self, why: &str) {
+        if self.shared.plan == CommitPlan::Staged {
+            self.client = None;
+            self.copy_stmt = None;
+            self.stale_tail = true;
+        } else if self.lost.is_none() {
+            self.lost = Some(why.to_string());
+        }
+    }
+
     /// One COPY of `part`; `rn` numbers its rows for the staging table.
     async fn copy_once(
         &mut self,
         part: &RecordBatch,
         rn: Option<i64>,
     ) -> std::result::Result<u64, CopyFailure> {
-        let bound = self.shared.encoder.bind(part).map_err(CopyFailure::Fatal)?;
-        let sink = self
-            .client()
-            .map_err(CopyFailure::Fatal)?
-            .copy_in::<_, Bytes>(self.copy_sql.as_str())
-            .await
-            .map_err(|e| CopyFailure::Fatal(pg_error(&self.ctx, &e)))?;
+        let shared = self.shared.clone();
+        let bound = shared.encoder.bind(part).map_err(CopyFailure::Fatal)?;
+        let sink = self.start_copy().await.map_err(CopyFailure::Fatal)?;
         futures::pin_mut!(sink);
         self.buf.clear();
         self.buf.extend_from_slice(COPY_HEADER);
@@ -942,7 +991,8 @@ impl PgSink {
                 continue;
             }
             let part = batch.slice(off, len);
-            self.exec("SAVEPOINT ferry_chunk").await?;
+            self.exec(&format!("SAVEPOINT ferry_chunk; {}", self.lock_sql))
+                .await?;
             let rn = self.rn(base + off as u64);
             match self.copy_once(&part, rn).await {
                 Ok(n) => {
@@ -975,12 +1025,9 @@ impl PgSink {
 
     /// Start a segment: a savepoint and a COPY left open.
     async fn open_segment(&mut self) -> Result<Segment> {
-        self.exec("SAVEPOINT ferry_seg").await?;
-        let sink = self
-            .client()?
-            .copy_in::<_, Bytes>(self.copy_sql.as_str())
-            .await
-            .map_err(|e| pg_error(&self.ctx, &e))?;
+        self.exec(&format!("SAVEPOINT ferry_seg; {}", self.lock_sql))
+            .await?;
+        let sink = self.start_copy().await?;
         self.buf.clear();
         self.buf.extend_from_slice(COPY_HEADER);
         Ok(Segment {
@@ -1159,6 +1206,7 @@ impl BatchSink for PgSink {
         {
             // The staging table survives a lost connection: start over on a new one.
             self.client = None;
+            self.copy_stmt = None;
             self.client = Some(connect_sink(&self.shared, &self.ctx).await?);
         }
         self.split = Some(OpenSplit {
@@ -1286,6 +1334,7 @@ impl BatchSink for PgSink {
             if !rolled_back {
                 self.stale_tail = true;
                 self.client = None;
+                self.copy_stmt = None;
                 match connect_sink(&self.shared, &self.ctx).await {
                     Ok(c) => self.client = Some(c),
                     // `begin` tries again; its error is the one the runtime sees.
