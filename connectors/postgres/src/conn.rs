@@ -517,6 +517,8 @@ pub fn pg_error(context: &str, e: &tokio_postgres::Error) -> Error {
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::TOO_MANY_CONNECTIONS
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+            || *code == SqlState::QUERY_CANCELED
             || c.starts_with("08")
         {
             return Error::transient(msg);

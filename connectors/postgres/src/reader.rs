@@ -425,8 +425,9 @@ fn describe_cols(cols: &[PgColumn]) -> String {
         .join(", ")
 }
 
-/// A split's payload: what to read and under which snapshot.
-#[derive(Debug, Clone)]
+/// A split's payload: what to read and under which snapshot (plain data, kept in the
+/// run directory with the plan).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SplitPayload {
     spec: SplitSpec,
     snapshot: Option<String>,
@@ -494,21 +495,19 @@ impl Reader for PostgresReader {
                 }
             }
         }
-        Ok(planned
+        planned
             .into_iter()
             .enumerate()
             .map(|(index, (desc, spec, est, snapshot))| {
-                let mut s = Split::new(index, desc, SplitPayload { spec, snapshot });
+                let mut s = Split::new(index, desc, &SplitPayload { spec, snapshot })?;
                 s.estimated_rows = est;
-                s
+                Ok(s)
             })
-            .collect())
+            .collect()
     }
 
     async fn read(&self, split: &Split, opts: ReadOptions) -> Result<BatchStream> {
-        let payload = split.payload::<SplitPayload>().ok_or_else(|| {
-            Error::internal("postgresql reader was given a split it did not plan")
-        })?;
+        let payload = split.decode::<SplitPayload>()?;
         let spec = &payload.spec;
         let ep = &self
             .dbs

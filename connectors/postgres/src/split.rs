@@ -7,7 +7,7 @@
 //! query), so no value is ever spliced into SQL.
 
 /// What one split reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SplitSpec {
     /// Index of the database in the reader's configuration.
     pub db: usize,

@@ -12,7 +12,7 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
-use ferry_core::plugin::{BuildContext, WriterFactory};
+use ferry_core::plugin::{BuildContext, Split, WriterFactory};
 use ferry_postgres::writer::PostgresWriterFactory;
 use proptest::prelude::*;
 use serde_json::json;
@@ -47,6 +47,7 @@ async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
         channels: 1,
         job_name: "prop".into(),
         source_schema: None,
+        run_id: "test".into(),
     };
     let w = PostgresWriterFactory
         .build(&p, "writer", &ctx)
@@ -76,9 +77,12 @@ async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
     )
     .unwrap();
     let dirty = DirtyCollector::in_memory();
+    let split = Split::new(0, "rows", &()).unwrap();
     let mut sink = w.open(0, dirty.clone()).await.unwrap();
+    sink.begin(&split).await.unwrap();
     sink.write(batch).await.unwrap();
-    let r = sink.finish().await.unwrap();
+    let r = sink.end().await.unwrap();
+    sink.close().await.unwrap();
     assert_eq!(r.rows, rows.len() as u64);
     w.commit(vec![r]).await.unwrap();
     assert_eq!(dirty.count(), 0);

@@ -15,7 +15,7 @@ use arrow::datatypes::{Int32Type, IntervalMonthDayNano};
 use arrow::record_batch::RecordBatch;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
-use ferry_core::plugin::{BuildContext, Writer, WriterFactory};
+use ferry_core::plugin::{BatchSink, BuildContext, Split, Writer, WriterFactory};
 use ferry_core::Error;
 use ferry_postgres::writer::{CommitPlan, PostgresWriterFactory};
 use serde_json::json;
@@ -49,6 +49,7 @@ fn ctx(channels: usize) -> BuildContext {
         channels,
         job_name: "test".into(),
         source_schema: None,
+        run_id: "test".into(),
     }
 }
 
@@ -94,18 +95,38 @@ async fn count(c: &tokio_postgres::Client, table: &str) -> i64 {
         .get(0)
 }
 
-/// Run one channel: prepare, open, write the batches, finish, commit. Returns rows accepted.
+/// Split `i` of a test plan.
+fn split(i: usize) -> Split {
+    Split::new(i, format!("split {i}"), &()).unwrap()
+}
+
+/// Open channel `channel` and begin split `i` on it.
+async fn open_split(
+    w: &Arc<dyn Writer>,
+    channel: usize,
+    i: usize,
+    dirty: DirtyCollector,
+) -> Box<dyn BatchSink> {
+    let mut sink = w.open(channel, dirty).await.unwrap();
+    sink.begin(&split(i)).await.unwrap();
+    sink
+}
+
+/// Run one channel: prepare, open, one split with the batches, end, close, commit.
+/// Returns rows accepted.
 async fn run(
     w: &Arc<dyn Writer>,
     batches: Vec<RecordBatch>,
     dirty: DirtyCollector,
 ) -> ferry_core::Result<u64> {
-    w.prepare().await?;
+    w.prepare(&[split(0)]).await?;
     let mut sink = w.open(0, dirty.clone()).await?;
+    sink.begin(&split(0)).await?;
     for b in batches {
         sink.write(b).await?;
     }
-    let r = sink.finish().await?;
+    let r = sink.end().await?;
+    sink.close().await?;
     let rows = r.rows;
     let before = dirty.count();
     w.commit(vec![r]).await?;
@@ -457,11 +478,11 @@ async fn error_limit_fails_and_abort_leaves_table_unchanged() {
         .unwrap();
     let dirty = DirtyCollector::new(None, Some(5));
     let b = dup_batch(&w, 20_000, &[10, 20, 30, 40, 50, 60, 70]);
-    let mut sink = w.open(0, dirty).await.unwrap();
-    // A streaming COPY learns of the rejected rows when it completes: at finish here.
+    let mut sink = open_split(&w, 0, 0, dirty).await;
+    // A streaming COPY learns of the rejected rows when it completes: at end here.
     let err = match sink.write(b).await {
         Err(e) => e,
-        Ok(_) => sink.finish().await.map(|_| ()).unwrap_err(),
+        Ok(_) => sink.end().await.map(|_| ()).unwrap_err(),
     };
     assert!(matches!(err, Error::ErrorLimit(_)), "{err}");
     w.abort(vec![]).await.unwrap();
@@ -481,7 +502,7 @@ async fn killed_backend_fails_and_target_holds_nothing_new() {
     let w = build(json!({"table": "w_kill.t", "column": ["id", "name"]}))
         .await
         .unwrap();
-    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    let mut sink = open_split(&w, 0, 0, DirtyCollector::in_memory()).await;
     sink.write(dup_batch(&w, 10_000, &[])).await.unwrap();
     let killed: i64 = c
         .query_one(
@@ -496,7 +517,7 @@ async fn killed_backend_fails_and_target_holds_nothing_new() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let err = match sink.write(dup_batch(&w, 10_000, &[])).await {
         Err(e) => e,
-        Ok(_) => sink.finish().await.map(|_| ()).unwrap_err(),
+        Ok(_) => sink.end().await.map(|_| ()).unwrap_err(),
     };
     assert!(err.retry_hint(), "a killed connection is retryable: {err}");
     w.abort(vec![]).await.unwrap();
@@ -570,10 +591,11 @@ async fn pre_and_post_sql(schema: &str, channels: usize) {
     .unwrap();
     let b = id_name_batch(&w, vec![1, 3], vec!["new", "new"]);
     let dirty = DirtyCollector::in_memory();
-    w.prepare().await.unwrap();
-    let mut sink = w.open(0, dirty.clone()).await.unwrap();
+    w.prepare(&[split(0)]).await.unwrap();
+    let mut sink = open_split(&w, 0, 0, dirty.clone()).await;
     sink.write(b).await.unwrap();
-    let r = sink.finish().await.unwrap();
+    let r = sink.end().await.unwrap();
+    sink.close().await.unwrap();
     // Nothing visible before commit: preSql has not run either.
     assert_eq!(count(&c, &format!("{schema}.t")).await, 2);
     w.commit(vec![r]).await.unwrap();
@@ -620,18 +642,20 @@ async fn two_channels(schema: &str, commit: bool) {
     )
     .await
     .unwrap();
-    w.prepare().await.unwrap();
-    let mut a = w.open(0, DirtyCollector::in_memory()).await.unwrap();
-    let mut b = w.open(1, DirtyCollector::in_memory()).await.unwrap();
+    w.prepare(&[split(0), split(1)]).await.unwrap();
+    let mut a = open_split(&w, 0, 0, DirtyCollector::in_memory()).await;
+    let mut b = open_split(&w, 1, 1, DirtyCollector::in_memory()).await;
     a.write(id_name_batch(&w, (0..1000).collect(), vec!["a"; 1000]))
         .await
         .unwrap();
     b.write(id_name_batch(&w, (1000..3000).collect(), vec!["b"; 2000]))
         .await
         .unwrap();
-    let ra = a.finish().await.unwrap();
+    let ra = a.end().await.unwrap();
+    a.close().await.unwrap();
     assert_eq!(count(&c, &format!("{schema}.t")).await, 0);
-    let rb = b.finish().await.unwrap();
+    let rb = b.end().await.unwrap();
+    b.close().await.unwrap();
     assert_eq!(count(&c, &format!("{schema}.t")).await, 0);
     if commit {
         let rep = w.commit(vec![ra, rb]).await.unwrap();
@@ -759,14 +783,15 @@ async fn single_transaction_truncate_reloads_the_same_keys_invisibly() {
     )
     .await
     .unwrap();
-    w.prepare().await.unwrap();
-    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    w.prepare(&[split(0)]).await.unwrap();
+    let mut sink = open_split(&w, 0, 0, DirtyCollector::in_memory()).await;
     // The same keys again (a full reload), plus one duplicate within the load: dirty.
     let mut ids: Vec<i32> = (1..=1000).collect();
     ids.push(7);
     let names = vec!["new"; ids.len()];
     sink.write(id_name_batch(&w, ids, names)).await.unwrap();
-    let r = sink.finish().await.unwrap();
+    let r = sink.end().await.unwrap();
+    sink.close().await.unwrap();
     assert_eq!(r.rows, 1000);
     // Before the commit the truncate's lock keeps readers waiting: they never see an
     // empty or half-loaded table.
@@ -798,10 +823,11 @@ async fn single_transaction_abort_after_finish_leaves_the_table() {
     let w = build(json!({"table": "w_single_abort.t", "column": ["id", "name"], "truncate": true}))
         .await
         .unwrap();
-    w.prepare().await.unwrap();
-    let mut sink = w.open(0, DirtyCollector::in_memory()).await.unwrap();
+    w.prepare(&[split(0)]).await.unwrap();
+    let mut sink = open_split(&w, 0, 0, DirtyCollector::in_memory()).await;
     sink.write(dup_batch(&w, 5_000, &[])).await.unwrap();
-    let r = sink.finish().await.unwrap();
+    let r = sink.end().await.unwrap();
+    sink.close().await.unwrap();
     w.abort(vec![r]).await.unwrap();
     assert_eq!(
         texts(&c, "SELECT id || '=' || name FROM w_single_abort.t").await,

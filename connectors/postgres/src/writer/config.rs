@@ -110,6 +110,11 @@ pub struct WriterParams {
     /// channel when it finishes (`ferry run --no-atomic`).
     #[serde(default, deserialize_with = "lenient_opt_bool")]
     pub atomic: Option<bool>,
+    /// How long a channel waits for a lock before its split fails and is retried
+    /// (PostgreSQL `lock_timeout` of the channel's connections), in milliseconds.
+    /// Default 10000.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub lock_timeout_ms: Option<u64>,
 }
 
 /// Where to connect: a catalog name, or a URL with optional credentials.
@@ -151,6 +156,8 @@ pub struct WriterConfig {
     pub empty_as_null: bool,
     /// All-or-nothing commit.
     pub atomic: bool,
+    /// `lock_timeout` of the channels' connections, in milliseconds (at least 1).
+    pub lock_timeout_ms: u64,
 }
 
 impl WriterConfig {
@@ -265,6 +272,12 @@ impl WriterConfig {
                 at("batchSize")
             )));
         }
+        if p.lock_timeout_ms == Some(0) {
+            return Err(Error::config(format!(
+                "{}: must be at least 1 (a lock wait without a limit could hang the job)",
+                at("lockTimeoutMs")
+            )));
+        }
         let subst = |v: &[String]| -> Vec<String> {
             v.iter()
                 .filter(|s| !s.trim().is_empty())
@@ -282,6 +295,7 @@ impl WriterConfig {
             batch_size: p.batch_size.map(|b| b as usize),
             empty_as_null: p.empty_as_null.unwrap_or(true),
             atomic: p.atomic.unwrap_or(true),
+            lock_timeout_ms: p.lock_timeout_ms.unwrap_or(10_000),
         })
     }
 }
@@ -306,6 +320,7 @@ mod tests {
         assert_eq!(c.pre_sql, vec!["delete from public.person".to_string()]);
         assert_eq!(c.mode, ConflictMode::Update);
         assert!(c.truncate && c.atomic && c.empty_as_null);
+        assert_eq!(c.lock_timeout_ms, 10_000);
         assert_eq!(w.len(), 1);
     }
 
@@ -365,5 +380,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = WriterConfig::parse(
+            &json!({"datasource": "d", "table": "t", "column": ["a"], "lockTimeoutMs": 0}),
+            "w",
+            &mut w,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("w.lockTimeoutMs: must be at least 1"),
+            "{e}"
+        );
     }
 }

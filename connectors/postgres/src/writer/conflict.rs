@@ -56,9 +56,14 @@ pub fn merge_sql(
     }
 }
 
+/// Where a staging row came from: `ferry_rn` → (split description, row within the split).
+pub type RowOrigin<'a> = &'a (dyn Fn(i64) -> (String, u64) + Sync);
+
 /// Merge staging rows `[lo, hi)` into the target inside the caller's transaction.
-/// Rows the target rejects go to `dirty` (isolated by bisection under savepoints).
+/// Rows the target rejects go to `dirty` (isolated by bisection under savepoints),
+/// named after their split and row by `origin`.
 /// Returns the number of staging rows that were not dirty.
+#[allow(clippy::too_many_arguments)]
 pub async fn merge_range(
     client: &tokio_postgres::Client,
     sql: &str,
@@ -67,6 +72,7 @@ pub async fn merge_range(
     lo: i64,
     hi: i64,
     dirty: &DirtyCollector,
+    origin: RowOrigin<'_>,
 ) -> Result<u64> {
     let stmt = client
         .prepare(sql)
@@ -102,7 +108,10 @@ pub async fn merge_range(
                 if b - a == 1 {
                     rejected += 1;
                     let rec = staged_row(client, staging, a).await?;
-                    let mut d = DirtyRecord::new(Stage::Writer, reason).row(a as u64);
+                    let (split, row) = origin(a);
+                    let mut d = DirtyRecord::new(Stage::Writer, reason)
+                        .split(split)
+                        .row(row);
                     if let Some(c) = e.as_db_error().and_then(|d| d.column()) {
                         d = d.column(c);
                     }

@@ -7,11 +7,11 @@
 //!
 //! * **single** (atomic, one channel): the channel's connection runs one transaction:
 //!   `preSql`, `TRUNCATE`, every COPY, and at [`Writer::commit`] `postSql` and `COMMIT`.
-//!   `finish` parks the open connection in [`Shared`] for the commit; [`Writer::abort`]
+//!   `close` parks the open connection in [`Shared`] for the commit; [`Writer::abort`]
 //!   rolls it back (and a dropped connection rolls back on the server).
 //! * **two-phase** (atomic, several channels, `insert` mode, no `preSql` / `postSql` /
 //!   `truncate`, and the server allows prepared transactions): each channel COPYs into the target inside its own
-//!   transaction; `finish` runs `PREPARE TRANSACTION 'ferry_<tag>_<channel>'`;
+//!   transaction; `close` runs `PREPARE TRANSACTION 'ferry_<tag>_<channel>'`;
 //!   [`Writer::commit`] runs `COMMIT PREPARED` for every channel, then `postSql`;
 //!   [`Writer::abort`] runs `ROLLBACK PREPARED`.
 //! * **staged** (atomic otherwise): each channel COPYs into its own UNLOGGED staging
@@ -21,8 +21,18 @@
 //!   mode's `ON CONFLICT` clause, rejected rows isolated under savepoints), `postSql`,
 //!   `COMMIT`; then drops the staging tables. [`Writer::abort`] drops them.
 //! * **per-channel** (`atomic: false`): [`Writer::prepare`] runs `preSql` and `TRUNCATE`;
-//!   each channel commits its own transaction at `finish`; [`Writer::commit`] runs
+//!   each channel commits its own transaction at `close`; [`Writer::commit`] runs
 //!   `postSql`. Abort cannot undo channels that already finished.
+//!
+//! Splits: in the three plans where a channel holds one transaction, each split runs
+//! under `SAVEPOINT ferry_split`; `end` releases it, `discard` rolls back to it (the
+//! split can be written again), and a lost connection loses the channel's transaction
+//! with every split it held, so `discard` then fails the job. In the staged plan each
+//! split is a transaction of its own on the channel's connection (`BEGIN` ... `COMMIT`
+//! into the staging table): `discard` rolls it back, or reconnects when the connection
+//! is gone (the staging table survives), so a lost writer connection is retried there.
+//! Rows of a channel's splits are numbered one after the other (`ferry_rn`); dirty
+//! records name the split and the row within it.
 //!
 //! Rejected rows: a COPY chunk that fails on a row (SQLSTATE class 22 or 23) is rolled
 //! back to a savepoint and bisected until the failing rows are isolated; they go to the
@@ -45,7 +55,9 @@ use tokio_postgres::CopyInSink;
 
 use ferry_core::catalog::Datasource;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
-use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::plugin::{
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+};
 use ferry_core::{Error, Result};
 
 use crate::conn::{pg_error, PgEndpoint};
@@ -151,13 +163,32 @@ struct Shared {
     tag: String,
     /// Prepared transactions not yet committed or rolled back.
     prepared: Mutex<Vec<String>>,
-    /// Staging tables created (staged plan).
-    staging: Mutex<Vec<(usize, String, i64)>>,
+    /// Staging tables created (staged plan), with the splits committed into each.
+    staging: Mutex<Vec<StageTable>>,
     /// The collector handed to `open`, for rows rejected at commit (staged plan).
     dirty: Mutex<Option<DirtyCollector>>,
     /// The single plan's connection, its transaction still open, between `finish` and
     /// `commit` / `abort`.
     held: Mutex<Option<tokio_postgres::Client>>,
+}
+
+/// One channel's staging table (staged plan).
+#[derive(Debug, Clone)]
+struct StageTable {
+    channel: usize,
+    /// `schema.ferry_stage_<tag>_<channel>`, quoted.
+    name: String,
+    /// Splits committed into it, in order.
+    splits: Vec<StagedSplit>,
+}
+
+/// A split staged in a channel's staging table: its rows are `ferry_rn` `[first_rn, end_rn)`.
+#[derive(Debug, Clone)]
+struct StagedSplit {
+    index: usize,
+    description: String,
+    first_rn: i64,
+    end_rn: i64,
 }
 
 /// A configured PostgreSQL target. See the module docs for what is visible when.
@@ -341,7 +372,7 @@ impl PostgresWriter {
     async fn drop_staging(&self, client: &tokio_postgres::Client) -> Result<()> {
         let tables: Vec<String> = lock(&self.inner.staging)?
             .iter()
-            .map(|(_, t, _)| t.clone())
+            .map(|t| t.name.clone())
             .collect();
         for t in tables {
             client
@@ -355,13 +386,39 @@ impl PostgresWriter {
         Ok(())
     }
 
-    async fn commit_staged(&self, client: &tokio_postgres::Client) -> Result<u64> {
+    /// The staged plan's commit: the rows of the receipts' splits, channel by channel.
+    async fn commit_staged(
+        &self,
+        client: &tokio_postgres::Client,
+        receipts: &[Receipt],
+    ) -> Result<u64> {
         let s = &self.inner;
         let dirty = lock(&s.dirty)?
             .clone()
             .unwrap_or_else(DirtyCollector::in_memory);
-        let mut staged = lock(&s.staging)?.clone();
-        staged.sort_by_key(|(ch, _, _)| *ch);
+        let mut tables = lock(&s.staging)?.clone();
+        tables.sort_by_key(|t| t.channel);
+        let wanted: std::collections::HashSet<usize> = receipts.iter().map(|r| r.split).collect();
+        let mut found = std::collections::HashSet::new();
+        // (staging table, its splits, ferry_rn ranges to merge: adjacent splits coalesced)
+        let mut staged = Vec::new();
+        for t in tables {
+            let mut ranges: Vec<(i64, i64)> = Vec::new();
+            for sp in t.splits.iter().filter(|sp| wanted.contains(&sp.index)) {
+                found.insert(sp.index);
+                match ranges.last_mut() {
+                    Some(last) if last.1 == sp.first_rn => last.1 = sp.end_rn,
+                    _ => ranges.push((sp.first_rn, sp.end_rn)),
+                }
+            }
+            staged.push((t.name, t.splits, ranges));
+        }
+        if let Some(missing) = wanted.iter().find(|i| !found.contains(i)) {
+            return Err(Error::internal(format!(
+                "{}: a receipt names split {missing}, which no staging table of this writer holds",
+                self.ctx()
+            )));
+        }
         client
             .batch_execute("BEGIN")
             .await
@@ -369,11 +426,28 @@ impl PostgresWriter {
         let body = async {
             self.pre_load(client).await?;
             let mut rows = 0u64;
-            for (_, staging, next_rn) in &staged {
+            for (staging, splits, ranges) in &staged {
                 let sql = conflict::merge_sql(s.cfg.mode, &s.target, staging, &s.columns, &s.pk);
-                rows +=
-                    conflict::merge_range(client, &sql, staging, &s.cfg.table, 0, *next_rn, &dirty)
-                        .await?;
+                let origin = |rn: i64| {
+                    splits
+                        .iter()
+                        .find(|sp| sp.first_rn <= rn && rn < sp.end_rn)
+                        .map(|sp| (sp.description.clone(), (rn - sp.first_rn) as u64))
+                        .unwrap_or_else(|| (format!("staging row {rn}"), rn as u64))
+                };
+                for (lo, hi) in ranges {
+                    rows += conflict::merge_range(
+                        client,
+                        &sql,
+                        staging,
+                        &s.cfg.table,
+                        *lo,
+                        *hi,
+                        &dirty,
+                        &origin,
+                    )
+                    .await?;
+                }
             }
             self.run_sql(client, "postSql", &s.cfg.post_sql).await?;
             Ok::<u64, Error>(rows)
@@ -436,9 +510,9 @@ fn find_column<'a>(all: &'a [PgColumn], name: &str, table: &str) -> Result<&'a P
 pub(crate) fn row_error_reason(e: &tokio_postgres::Error) -> Option<String> {
     let db = e.as_db_error()?;
     let code = db.code().code();
-    // 22: data exception, 23: constraint violation, 55P03: a row lock held by another
-    // channel of this job (two-phase plan) outlasted lock_timeout.
-    if !(code.starts_with("22") || code.starts_with("23") || code == "55P03") {
+    // 22: data exception, 23: constraint violation. Never a lock or statement time-out
+    // (55P03, 57014): those fail the split, which is retried.
+    if !(code.starts_with("22") || code.starts_with("23")) {
         return None;
     }
     let mut r = format!("{code}: {}", db.message());
@@ -458,13 +532,34 @@ impl Writer for PostgresWriter {
         self.inner.cfg.empty_as_null
     }
 
-    async fn prepare(&self) -> Result<()> {
+    fn describe_plan(&self) -> Option<String> {
+        Some(
+            match self.inner.plan {
+                CommitPlan::Single => {
+                    "one transaction, a savepoint per split, committed at the end"
+                }
+                CommitPlan::TwoPhase => {
+                    "a transaction per channel (a savepoint per split), prepared, then committed together"
+                }
+                CommitPlan::Staged => {
+                    "a staging table per channel (a transaction per split), moved into the target in one transaction"
+                }
+                CommitPlan::PerChannel => {
+                    "atomic: false: a transaction per channel (a savepoint per split), committed as each channel finishes"
+                }
+            }
+            .to_string(),
+        )
+    }
+
+    async fn prepare(&self, splits: &[Split]) -> Result<serde_json::Value> {
+        let _ = splits;
         let s = &self.inner;
         if s.plan == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
             let client = s.endpoint.connect().await?;
             self.pre_load(&client).await?;
         }
-        Ok(())
+        Ok(serde_json::Value::Null)
     }
 
     async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
@@ -475,8 +570,8 @@ impl Writer for PostgresWriter {
                 *d = Some(dirty.clone());
             }
         }
-        let client = s.endpoint.connect().await?;
         let ctx = format!("{} channel {channel}", self.ctx());
+        let client = connect_sink(&s, &ctx).await?;
         let cols = s
             .columns
             .iter()
@@ -494,7 +589,11 @@ impl Writer for PostgresWriter {
                     ))
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: creating staging table {name}"), &e))?;
-                lock(&s.staging)?.push((channel, name.clone(), 0));
+                lock(&s.staging)?.push(StageTable {
+                    channel,
+                    name: name.clone(),
+                    splits: Vec::new(),
+                });
                 staging = Some(name);
             }
             CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel => {
@@ -504,7 +603,7 @@ impl Writer for PostgresWriter {
                     )));
                 }
                 client
-                    .batch_execute("BEGIN; SET LOCAL lock_timeout = '10s'")
+                    .batch_execute("BEGIN")
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                 if s.plan == CommitPlan::Single {
@@ -522,6 +621,7 @@ impl Writer for PostgresWriter {
                 }
             }
         }
+        let copy_table = staging.clone().unwrap_or_else(|| s.target.clone());
         let copy_dest = match &staging {
             Some(t) => format!("COPY {t} ({cols}, ferry_rn) FROM STDIN (FORMAT binary)"),
             None => format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", s.target),
@@ -534,13 +634,19 @@ impl Writer for PostgresWriter {
         };
         Ok(Box::new(PgSink {
             shared: s,
-            client,
+            client: Some(client),
             channel,
             ctx,
             dirty,
             copy_sql: copy_dest,
+            copy_stmt: None,
+            lock_sql: format!("LOCK TABLE {copy_table} IN ROW EXCLUSIVE MODE"),
             staging,
             merge,
+            split: None,
+            next_rn: 0,
+            stale_tail: false,
+            lost: None,
             rows_seen: 0,
             segment: None,
             accepted: 0,
@@ -578,10 +684,11 @@ impl Writer for PostgresWriter {
             }
             CommitPlan::Staged => {
                 let client = s.endpoint.connect().await?;
+                let tables = lock(&s.staging)?.len();
                 Ok(CommitReport {
-                    rows: self.commit_staged(&client).await?,
+                    rows: self.commit_staged(&client, &receipts).await?,
                     notes: vec![format!(
-                        "moved {} staging table(s) into {} in one transaction",
+                        "moved {} split(s) from {tables} staging table(s) into {} in one transaction",
                         receipts.len(),
                         s.cfg.table
                     )],
@@ -593,7 +700,7 @@ impl Writer for PostgresWriter {
                 Ok(CommitReport {
                     rows,
                     notes: vec![format!(
-                        "atomic: false: {} channel transaction(s) committed {rows} row(s) into {} as each finished",
+                        "atomic: false: {} split(s) committed {rows} row(s) into {} as their channels finished",
                         receipts.len(),
                         s.cfg.table
                     )],
@@ -609,7 +716,7 @@ impl Writer for PostgresWriter {
                 if !receipts.is_empty() {
                     let rows: u64 = receipts.iter().map(|r| r.rows).sum();
                     tracing::warn!(
-                        "{}: atomic: false: {} channel(s) had already committed {rows} row(s); they stay",
+                        "{}: atomic: false: channels that finished had already committed {rows} row(s) of {} split(s); they stay",
                         self.ctx(),
                         receipts.len()
                     );
@@ -655,24 +762,62 @@ impl Writer for PostgresWriter {
     }
 }
 
+/// A connection for a channel: `lock_timeout` set for the whole session, so that a lock
+/// wait fails the split (and is retried) instead of stalling the job.
+async fn connect_sink(s: &Shared, ctx: &str) -> Result<tokio_postgres::Client> {
+    let client = s.endpoint.connect().await?;
+    client
+        .batch_execute(&format!("SET lock_timeout = '{}ms'", s.cfg.lock_timeout_ms))
+        .await
+        .map_err(|e| pg_error(&format!("{ctx}: setting lock_timeout"), &e))?;
+    Ok(client)
+}
+
+/// The split a sink is writing.
+struct OpenSplit {
+    index: usize,
+    description: String,
+    /// Staged plan: the `ferry_rn` of the split's first row (rows of a channel's splits
+    /// are numbered one after the other in its staging table).
+    first_rn: i64,
+}
+
 /// One channel's connection and load state.
 struct PgSink {
     shared: Arc<Shared>,
-    client: tokio_postgres::Client,
+    /// `None` after the staged plan lost its connection and could not reconnect yet
+    /// (`begin` tries again).
+    client: Option<tokio_postgres::Client>,
     channel: usize,
     ctx: String,
     dirty: DirtyCollector,
     /// `COPY ... FROM STDIN (FORMAT binary)` into the target or the staging table.
     copy_sql: String,
+    /// `copy_sql` prepared on the current connection.
+    copy_stmt: Option<tokio_postgres::Statement>,
+    /// Takes the lock a COPY into the destination needs, as an ordinary statement.
+    lock_sql: String,
     /// Staging table, when rows go through one.
     staging: Option<String>,
-    /// Per-chunk merge SQL (two-phase / per-channel plans with ignore / update).
+    /// Per-chunk merge SQL (single / two-phase / per-channel plans with ignore / update).
     merge: Option<String>,
-    /// Rows received so far (row numbers in dirty records, `ferry_rn`).
+    /// The split being written, between `begin` and `end` / `discard`.
+    split: Option<OpenSplit>,
+    /// Staged plan: `ferry_rn` of the next split's first row.
+    next_rn: i64,
+    /// Staged plan: a split was discarded after its `COMMIT` may have reached the server
+    /// (the answer lost with the connection); the next split first deletes rows from
+    /// `next_rn` on.
+    stale_tail: bool,
+    /// Why the channel's transaction is gone (single / two-phase / per-channel plans).
+    lost: Option<String>,
+    /// Rows of the current split received so far (row numbers in dirty records).
     rows_seen: u64,
     /// The open streaming COPY (`insert` mode).
     segment: Option<Segment>,
+    /// Rows of the current split loaded.
     accepted: u64,
+    /// COPY bytes of the current split.
     bytes: u64,
     buf: BytesMut,
 }
@@ -682,7 +827,7 @@ struct PgSink {
 /// COPY completes; when it fails on a row, they are loaded again in bisected chunks.
 struct Segment {
     sink: Pin<Box<CopyInSink<Bytes>>>,
-    /// Batches sent so far, each with the number of its first row in this channel.
+    /// Batches sent so far, each with the number of its first row in the split.
     batches: Vec<(RecordBatch, u64)>,
     sent: u64,
 }
@@ -692,20 +837,97 @@ enum CopyFailure {
     Encode(usize, String),
     /// The server rejected the slice because of a row: the reason.
     Row(String, Option<String>),
-    /// Anything else: the job fails.
+    /// Anything else: the split fails.
     Fatal(Error),
 }
 
 impl PgSink {
-    fn in_transaction(&self) -> bool {
-        self.shared.plan != CommitPlan::Staged
+    fn client(&self) -> Result<&tokio_postgres::Client> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| Error::transient(format!("{}: the connection was lost", self.ctx)))
     }
 
     async fn exec(&self, sql: &str) -> Result<()> {
-        self.client
+        self.client()?
             .batch_execute(sql)
             .await
             .map_err(|e| pg_error(&self.ctx, &e))
+    }
+
+    /// The description of the split being written, for messages and dirty records.
+    fn split_name(&self) -> String {
+        self.split
+            .as_ref()
+            .map(|s| s.description.clone())
+            .unwrap_or_else(|| format!("channel {}", self.channel))
+    }
+
+    /// `ferry_rn` of a row numbered `row` within the split, when rows go to a staging table.
+    fn rn(&self, row: u64) -> Option<i64> {
+        self.staging.as_ref()?;
+        let first = match self.shared.plan {
+            CommitPlan::Staged => self.split.as_ref().map(|s| s.first_rn).unwrap_or(0),
+            _ => 0,
+        };
+        Some(first + row as i64)
+    }
+
+    /// Forget the current split's in-memory state (counters, open COPY).
+    fn reset_split(&mut self) {
+        // Dropping an unfinished COPY sends CopyFail; the rollback that follows clears
+        // the error the server reports.
+        self.segment = None;
+        self.buf.clear();
+        self.rows_seen = 0;
+        self.accepted = 0;
+        self.bytes = 0;
+    }
+
+    /// Start `COPY ... FROM STDIN` (the caller took the destination's lock first).
+    ///
+    /// tokio-postgres sends `Sync` both with the COPY and with its end: when the server
+    /// refuses the COPY before copy mode, the second `ReadyForQuery` puts the connection
+    /// out of step (rust-postgres/rust-postgres#1337). Locks are therefore taken by an
+    /// ordinary statement before (a lock wait fails there, cleanly), and a connection on
+    /// which the server refused a COPY is given up: the staged plan reconnects, the
+    /// others lose the channel's transaction.
+    async fn start_copy(&mut self) -> Result<CopyInSink<Bytes>> {
+        let stmt = match &self.copy_stmt {
+            Some(st) => st.clone(),
+            None => {
+                let st = self
+                    .client()?
+                    .prepare(&self.copy_sql)
+                    .await
+                    .map_err(|e| pg_error(&self.ctx, &e))?;
+                self.copy_stmt = Some(st.clone());
+                st
+            }
+        };
+        match self.client()?.copy_in::<_, Bytes>(&stmt).await {
+            Ok(sink) => Ok(sink),
+            Err(e) => {
+                let err = pg_error(&self.ctx, &e);
+                if e.as_db_error().is_some() {
+                    self.give_up_connection(&format!("the server refused a COPY: {err}"));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The connection cannot be used any more: the staged plan drops it (the server
+    /// rolls the split's transaction back; `discard` reconnects), the others lose the
+    /// channel's transaction.
+    fn give_up_connection(&mut self, why: &str) {
+        if self.shared.plan == CommitPlan::Staged {
+            self.client = None;
+            self.copy_stmt = None;
+            self.stale_tail = true;
+        } else if self.lost.is_none() {
+            self.lost = Some(why.to_string());
+        }
     }
 
     /// One COPY of `part`; `rn` numbers its rows for the staging table.
@@ -714,12 +936,9 @@ impl PgSink {
         part: &RecordBatch,
         rn: Option<i64>,
     ) -> std::result::Result<u64, CopyFailure> {
-        let bound = self.shared.encoder.bind(part).map_err(CopyFailure::Fatal)?;
-        let sink = self
-            .client
-            .copy_in::<_, Bytes>(self.copy_sql.as_str())
-            .await
-            .map_err(|e| CopyFailure::Fatal(pg_error(&self.ctx, &e)))?;
+        let shared = self.shared.clone();
+        let bound = shared.encoder.bind(part).map_err(CopyFailure::Fatal)?;
+        let sink = self.start_copy().await.map_err(CopyFailure::Fatal)?;
         futures::pin_mut!(sink);
         self.buf.clear();
         self.buf.extend_from_slice(COPY_HEADER);
@@ -762,11 +981,9 @@ impl PgSink {
         }
     }
 
-    /// Load `batch` (rows numbered from `base`) in COPYs, bisecting around rejected rows.
-    /// Returns the rows loaded.
+    /// Load `batch` (rows numbered from `base` within the split) in COPYs, bisecting
+    /// around rejected rows. Returns the rows loaded.
     async fn load(&mut self, batch: &RecordBatch, base: u64) -> Result<u64> {
-        let tx = self.in_transaction();
-        let staged = self.staging.is_some();
         let mut loaded = 0u64;
         let mut stack = vec![(0usize, batch.num_rows())];
         while let Some((off, len)) = stack.pop() {
@@ -774,36 +991,25 @@ impl PgSink {
                 continue;
             }
             let part = batch.slice(off, len);
-            if tx {
-                self.exec("SAVEPOINT ferry_chunk").await?;
-            }
-            let rn = staged.then_some((base + off as u64) as i64);
+            self.exec(&format!("SAVEPOINT ferry_chunk; {}", self.lock_sql))
+                .await?;
+            let rn = self.rn(base + off as u64);
             match self.copy_once(&part, rn).await {
                 Ok(n) => {
-                    if tx {
-                        self.exec("RELEASE SAVEPOINT ferry_chunk").await?;
-                    }
+                    self.exec("RELEASE SAVEPOINT ferry_chunk").await?;
                     loaded += n;
                 }
                 Err(CopyFailure::Fatal(e)) => return Err(e),
                 Err(CopyFailure::Encode(row, reason)) => {
-                    if tx {
-                        self.exec(
-                            "ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk",
-                        )
+                    self.exec("ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk")
                         .await?;
-                    }
                     self.reject(batch, base, off + row, reason, None)?;
                     stack.push((off + row + 1, len - row - 1));
                     stack.push((off, row));
                 }
                 Err(CopyFailure::Row(reason, column)) => {
-                    if tx {
-                        self.exec(
-                            "ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk",
-                        )
+                    self.exec("ROLLBACK TO SAVEPOINT ferry_chunk; RELEASE SAVEPOINT ferry_chunk")
                         .await?;
-                    }
                     if len == 1 {
                         self.reject(batch, base, off, reason, column)?;
                     } else {
@@ -817,16 +1023,11 @@ impl PgSink {
         Ok(loaded)
     }
 
-    /// Start a segment: a savepoint (inside a transaction) and a COPY left open.
+    /// Start a segment: a savepoint and a COPY left open.
     async fn open_segment(&mut self) -> Result<Segment> {
-        if self.in_transaction() {
-            self.exec("SAVEPOINT ferry_seg").await?;
-        }
-        let sink = self
-            .client
-            .copy_in::<_, Bytes>(self.copy_sql.as_str())
-            .await
-            .map_err(|e| pg_error(&self.ctx, &e))?;
+        self.exec(&format!("SAVEPOINT ferry_seg; {}", self.lock_sql))
+            .await?;
+        let sink = self.start_copy().await?;
         self.buf.clear();
         self.buf.extend_from_slice(COPY_HEADER);
         Ok(Segment {
@@ -836,9 +1037,9 @@ impl PgSink {
         })
     }
 
-    /// Stream `batch` (rows numbered from `base`) into the open segment, opening one if
-    /// needed; completes the segment once it is large enough. Returns the rows confirmed
-    /// by the server during this call.
+    /// Stream `batch` (rows numbered from `base` within the split) into the open segment,
+    /// opening one if needed; completes the segment once it is large enough. Returns the
+    /// rows confirmed by the server during this call.
     async fn stream(&mut self, batch: RecordBatch, base: u64) -> Result<u64> {
         let mut seg = match self.segment.take() {
             Some(seg) => seg,
@@ -846,7 +1047,7 @@ impl PgSink {
         };
         let shared = self.shared.clone();
         let bound = shared.encoder.bind(&batch)?;
-        let rn = self.staging.is_some().then_some(base as i64);
+        let rn = self.rn(base);
         let mut broken = false;
         for row in 0..batch.num_rows() {
             if bound
@@ -861,7 +1062,7 @@ impl PgSink {
                 let chunk = self.buf.split().freeze();
                 seg.sent += chunk.len() as u64;
                 if seg.sink.send(chunk).await.is_err() {
-                    // The server rejected something: the reload finds out what.
+                    // The server rejected something (or went away): the reload finds out.
                     broken = true;
                     break;
                 }
@@ -891,9 +1092,7 @@ impl PgSink {
         };
         match done {
             Ok(n) => {
-                if self.in_transaction() {
-                    self.exec("RELEASE SAVEPOINT ferry_seg").await?;
-                }
+                self.exec("RELEASE SAVEPOINT ferry_seg").await?;
                 self.bytes += seg.sent;
                 self.accepted += n;
                 Ok(n)
@@ -913,10 +1112,8 @@ impl PgSink {
         // that the savepoint rollback below clears.
         drop(sink);
         self.buf.clear();
-        if self.in_transaction() {
-            self.exec("ROLLBACK TO SAVEPOINT ferry_seg; RELEASE SAVEPOINT ferry_seg")
-                .await?;
-        }
+        self.exec("ROLLBACK TO SAVEPOINT ferry_seg; RELEASE SAVEPOINT ferry_seg")
+            .await?;
         let mut loaded = 0;
         for (batch, base) in batches {
             loaded += self.load_chunks(&batch, base).await?;
@@ -949,7 +1146,7 @@ impl PgSink {
     ) -> Result<()> {
         let mut d = DirtyRecord::new(Stage::Writer, reason)
             .row(base + row as u64)
-            .split(format!("channel {}", self.channel));
+            .split(self.split_name());
         if let Some(c) = column {
             d = d.column(c);
         }
@@ -959,6 +1156,14 @@ impl PgSink {
         self.dirty
             .push(d)
             .map_err(|e| e.context(format!("writing {}", self.shared.cfg.table)))
+    }
+
+    /// The error a sink whose channel transaction is gone answers with.
+    fn lost_error(&self, why: &str) -> Error {
+        Error::data(format!(
+            "{}: the channel's transaction was lost ({why}); what it wrote for earlier splits is gone with it, so the split cannot be retried",
+            self.ctx
+        ))
     }
 }
 
@@ -985,7 +1190,54 @@ fn row_json(batch: &RecordBatch, row: usize) -> Option<serde_json::Map<String, s
 
 #[async_trait]
 impl BatchSink for PgSink {
+    async fn begin(&mut self, split: &Split) -> Result<()> {
+        if let Some(open) = &self.split {
+            return Err(Error::internal(format!(
+                "{}: split {} began while split {} is still open",
+                self.ctx, split.index, open.index
+            )));
+        }
+        if let Some(why) = &self.lost {
+            return Err(self.lost_error(why));
+        }
+        self.reset_split();
+        if self.shared.plan == CommitPlan::Staged
+            && self.client.as_ref().is_none_or(|c| c.is_closed())
+        {
+            // The staging table survives a lost connection: start over on a new one.
+            self.client = None;
+            self.copy_stmt = None;
+            self.client = Some(connect_sink(&self.shared, &self.ctx).await?);
+        }
+        self.split = Some(OpenSplit {
+            index: split.index,
+            description: split.description.clone(),
+            first_rn: self.next_rn,
+        });
+        let at = |e: Error| e.context(format!("split {} ({})", split.index, split.description));
+        if self.shared.plan != CommitPlan::Staged {
+            return self.exec("SAVEPOINT ferry_split").await.map_err(at);
+        }
+        if self.stale_tail {
+            // Committed on its own, before the split's transaction.
+            let sql = format!(
+                "DELETE FROM {} WHERE ferry_rn >= {}",
+                self.staging.as_deref().unwrap_or_default(),
+                self.next_rn
+            );
+            self.exec(&sql).await.map_err(at)?;
+            self.stale_tail = false;
+        }
+        self.exec("BEGIN").await.map_err(at)
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
+        if self.split.is_none() {
+            return Err(Error::internal(format!(
+                "{}: write outside a split",
+                self.ctx
+            )));
+        }
         let n = batch.num_rows();
         if self.merge.is_none() {
             let base = self.rows_seen;
@@ -993,6 +1245,7 @@ impl BatchSink for PgSink {
             return self.stream(batch, base).await;
         }
         let step = self.shared.cfg.batch_size.unwrap_or(n).max(1);
+        let split = self.split_name();
         let mut accepted = 0u64;
         let mut off = 0;
         while off < n {
@@ -1003,14 +1256,16 @@ impl BatchSink for PgSink {
             if let Some(merge) = self.merge.clone() {
                 // Staging table of this transaction: merge the chunk, then empty it.
                 let staging = self.staging.clone().unwrap_or_default();
+                let origin = |rn: i64| (split.clone(), rn as u64);
                 let ok = conflict::merge_range(
-                    &self.client,
+                    self.client()?,
                     &merge,
                     &staging,
                     &self.shared.cfg.table,
                     base as i64,
                     (base + len as u64) as i64,
                     &self.dirty,
+                    &origin,
                 )
                 .await?;
                 self.exec(&format!("TRUNCATE {staging}")).await?;
@@ -1025,48 +1280,125 @@ impl BatchSink for PgSink {
         Ok(accepted)
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<Receipt> {
+    async fn end(&mut self) -> Result<Receipt> {
+        let Some((index, description)) = self
+            .split
+            .as_ref()
+            .map(|s| (s.index, s.description.clone()))
+        else {
+            return Err(Error::internal(format!(
+                "{}: end without a split",
+                self.ctx
+            )));
+        };
         if let Some(seg) = self.segment.take() {
             self.end_segment(seg).await?;
         }
+        match self.shared.plan {
+            CommitPlan::Staged => {
+                self.exec("COMMIT").await?;
+                let first = self.split.as_ref().map(|s| s.first_rn).unwrap_or(0);
+                let end = first + self.rows_seen as i64;
+                let mut st = lock(&self.shared.staging)?;
+                if let Some(t) = st.iter_mut().find(|t| t.channel == self.channel) {
+                    t.splits.push(StagedSplit {
+                        index,
+                        description,
+                        first_rn: first,
+                        end_rn: end,
+                    });
+                }
+                self.next_rn = end;
+            }
+            _ => self.exec("RELEASE SAVEPOINT ferry_split").await?,
+        }
+        self.split = None;
+        Ok(Receipt::new(
+            index,
+            self.accepted,
+            self.bytes,
+            Durability::Process,
+        ))
+    }
+
+    async fn discard(&mut self) -> Result<()> {
+        let had_split = self.split.take().is_some();
+        self.reset_split();
+        if self.shared.plan == CommitPlan::Staged {
+            // Each split is a transaction of its own: rolling it back (or losing the
+            // connection, which rolls it back on the server) drops exactly this split.
+            let rolled_back = match &self.client {
+                Some(c) if !c.is_closed() => c.batch_execute("ROLLBACK").await.is_ok(),
+                _ => false,
+            };
+            if !rolled_back {
+                self.stale_tail = true;
+                self.client = None;
+                self.copy_stmt = None;
+                match connect_sink(&self.shared, &self.ctx).await {
+                    Ok(c) => self.client = Some(c),
+                    // `begin` tries again; its error is the one the runtime sees.
+                    Err(e) => tracing::debug!("{}: reconnecting: {e}", self.ctx),
+                }
+            }
+            return Ok(());
+        }
+        if let Some(why) = &self.lost {
+            return Err(self.lost_error(why));
+        }
+        if !had_split {
+            return Ok(());
+        }
+        let why = match &self.client {
+            Some(c) if !c.is_closed() => {
+                match c
+                    .batch_execute(
+                        "ROLLBACK TO SAVEPOINT ferry_split; RELEASE SAVEPOINT ferry_split",
+                    )
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(e) => format!(
+                        "rolling back to the split's savepoint: {}",
+                        pg_error("", &e)
+                    ),
+                }
+            }
+            _ => "the connection was closed".to_string(),
+        };
+        let err = self.lost_error(&why);
+        self.lost = Some(why);
+        Err(err)
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        if let Some(open) = &self.split {
+            return Err(Error::internal(format!(
+                "{}: closed while split {} is still open",
+                self.ctx, open.index
+            )));
+        }
+        if let Some(why) = &self.lost {
+            return Err(self.lost_error(why));
+        }
         let s = self.shared.clone();
-        let mut payload: Option<Box<dyn std::any::Any + Send + Sync>> = None;
         match s.plan {
             CommitPlan::TwoPhase => {
                 let gid = format!("ferry_{}_{}", s.tag, self.channel);
                 self.exec(&format!("PREPARE TRANSACTION '{gid}'")).await?;
-                lock(&s.prepared)?.push(gid.clone());
-                payload = Some(Box::new(gid));
+                lock(&s.prepared)?.push(gid);
             }
             CommitPlan::PerChannel => self.exec("COMMIT").await?,
             CommitPlan::Single => {
-                let Self {
-                    client,
-                    accepted,
-                    bytes,
-                    channel,
-                    ..
-                } = *self;
+                let client = self
+                    .client
+                    .take()
+                    .ok_or_else(|| self.lost_error("no connection"))?;
                 *lock(&s.held)? = Some(client);
-                return Ok(Receipt {
-                    channel,
-                    rows: accepted,
-                    bytes,
-                    payload: None,
-                });
             }
-            CommitPlan::Staged => {
-                let mut st = lock(&s.staging)?;
-                if let Some(e) = st.iter_mut().find(|(ch, _, _)| *ch == self.channel) {
-                    e.2 = self.rows_seen as i64;
-                }
-            }
+            // Every split committed into the staging table already.
+            CommitPlan::Staged => {}
         }
-        Ok(Receipt {
-            channel: self.channel,
-            rows: self.accepted,
-            bytes: self.bytes,
-            payload,
-        })
+        Ok(())
     }
 }

@@ -62,6 +62,7 @@ pub async fn build(params: Value) -> ferry_core::Result<Arc<dyn Reader>> {
         channels: 1,
         job_name: "test".into(),
         source_schema: None,
+        run_id: "test".into(),
     };
     PostgresReaderFactory
         .build(&params, "job.content[0].reader.parameter", &ctx)
