@@ -149,7 +149,12 @@ impl BatchSink for StreamSink {
             .split
             .take()
             .ok_or_else(|| Error::internal("stream writer: end without begin"))?;
-        Ok(Receipt::new(split, self.rows, self.bytes, Durability::Process))
+        Ok(Receipt::new(
+            split,
+            self.rows,
+            self.bytes,
+            Durability::Process,
+        ))
     }
 
     async fn discard(&mut self) -> Result<()> {

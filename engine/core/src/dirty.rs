@@ -339,12 +339,15 @@ mod tests {
         let path = dir.path().join("dirty.jsonl");
         let job = DirtyCollector::new(Some(&path), Some(3));
         let a = job.scoped();
-        a.push(DirtyRecord::new(Stage::Writer, "first attempt")).unwrap();
-        a.push(DirtyRecord::new(Stage::Writer, "first attempt")).unwrap();
+        a.push(DirtyRecord::new(Stage::Writer, "first attempt"))
+            .unwrap();
+        a.push(DirtyRecord::new(Stage::Writer, "first attempt"))
+            .unwrap();
         assert_eq!((job.count(), a.held()), (2, 2));
         assert_eq!(a.withdraw(), 2);
         assert_eq!(job.count(), 0);
-        a.push(DirtyRecord::new(Stage::Writer, "second attempt")).unwrap();
+        a.push(DirtyRecord::new(Stage::Writer, "second attempt"))
+            .unwrap();
         assert_eq!(a.seal().unwrap(), 1);
         job.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -352,7 +355,9 @@ mod tests {
         assert!(text.contains("second attempt"));
         // A resumed run appends to the file and starts counting where the last stopped.
         let again = DirtyCollector::resumed(Some(&path), Some(3), job.count());
-        again.push(DirtyRecord::new(Stage::Writer, "resumed")).unwrap();
+        again
+            .push(DirtyRecord::new(Stage::Writer, "resumed"))
+            .unwrap();
         again.flush().unwrap();
         assert_eq!(again.count(), 2);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);

@@ -396,7 +396,11 @@ pub fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let nanos = now.timestamp_subsec_nanos() as u64;
     let mix = (nanos ^ (u64::from(std::process::id()) << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("r{}_{:06x}", now.format("%Y%m%d_%H%M%S"), (mix >> 40) & 0xff_ffff)
+    format!(
+        "r{}_{:06x}",
+        now.format("%Y%m%d_%H%M%S"),
+        (mix >> 40) & 0xff_ffff
+    )
 }
 
 /// Builds a [`Reader`] from a job's reader parameters.

@@ -504,7 +504,11 @@ impl Worker {
                 Ok(s) => return Ok(s),
                 Err(e) if e.retry_hint() => match waits.next() {
                     Some(d) => {
-                        self.log_retry(&format!("channel {} opening the writer", self.channel), &e, d);
+                        self.log_retry(
+                            &format!("channel {} opening the writer", self.channel),
+                            &e,
+                            d,
+                        );
                         tokio::time::sleep(d).await;
                     }
                     None => return Err(e),
@@ -550,7 +554,10 @@ impl Worker {
             }
             let Some(wait) = waits.next() else {
                 let _ = scope.seal();
-                return Err(err.context(format!("{what}: attempt {attempt} of {}", self.retry.attempts)));
+                return Err(err.context(format!(
+                    "{what}: attempt {attempt} of {}",
+                    self.retry.attempts
+                )));
             };
             // Take the attempt back: its counts, its dirty records, its partial output.
             tally.withdraw(&self.counters);
@@ -590,7 +597,9 @@ impl Worker {
         };
         let task = {
             let split = split.clone();
-            AbortOnDrop(tokio::spawn(async move { producer.produce(&split, tx).await }))
+            AbortOnDrop(tokio::spawn(
+                async move { producer.produce(&split, tx).await },
+            ))
         };
         let mut counted = 0u64;
         let mut write_err = None;
@@ -640,8 +649,9 @@ impl Worker {
 
 impl Producer {
     async fn produce(self, split: &Split, tx: mpsc::Sender<RecordBatch>) -> Result<()> {
-        let mut rechunker = Rechunker::new(Arc::clone(&self.target), self.opts.write_batch_rows.max(1))
-            .with_max_bytes(self.opts.write_batch_bytes.max(1));
+        let mut rechunker =
+            Rechunker::new(Arc::clone(&self.target), self.opts.write_batch_rows.max(1))
+                .with_max_bytes(self.opts.write_batch_bytes.max(1));
         let mut stream = self.reader.read(split, self.opts.read).await?;
         let mut row: u64 = 0;
         loop {

@@ -121,7 +121,11 @@ impl fmt::Display for Summary {
                 writeln!(f, "  retried             : {r}")?;
             }
             if self.retried.len() > 10 {
-                writeln!(f, "  ...                 : {} more", self.retried.len() - 10)?;
+                writeln!(
+                    f,
+                    "  ...                 : {} more",
+                    self.retried.len() - 10
+                )?;
             }
         }
         if let Some(d) = &self.dirty_file {

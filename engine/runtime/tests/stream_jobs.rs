@@ -4,7 +4,7 @@
 // Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,8 +14,10 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
-use ferry_core::job::{ErrorLimit, Job, JobShape, PluginSpec, Settings};
-use ferry_core::plugin::{BatchSink, BuildContext, CommitReport, Receipt, Writer, WriterFactory};
+use ferry_core::job::{ErrorLimit, Job, JobShape, PluginSpec, RetryPolicy, Settings};
+use ferry_core::plugin::{
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+};
 use ferry_core::{Error, Result};
 use ferry_runtime::{run_job, Plugins, RunOptions};
 use ferry_stream::{StreamReaderFactory, StreamWriterFactory};
@@ -92,9 +94,12 @@ async fn stream_to_stream_counts_add_up() {
     assert_eq!(s.splits, 3);
 }
 
-/// A writer that rejects rows whose id is a multiple of 100 (dirty), and can fail on demand.
+/// A writer that rejects rows whose id is a multiple of 100 (dirty), and can fail on
+/// demand: for good after `fail_after_rows` rows, or `flaky` (a transient error once a
+/// split attempt has written some rows, for the first `flaky` attempts that get there).
 struct PickyWriterFactory {
     fail_after_rows: Option<u64>,
+    flaky: Arc<AtomicU32>,
     committed: Arc<AtomicBool>,
     aborted: Arc<AtomicBool>,
 }
@@ -102,6 +107,7 @@ struct PickyWriterFactory {
 struct PickyWriter {
     schema: SchemaRef,
     fail_after_rows: Option<u64>,
+    flaky: Arc<AtomicU32>,
     committed: Arc<AtomicBool>,
     aborted: Arc<AtomicBool>,
 }
@@ -109,7 +115,10 @@ struct PickyWriter {
 struct PickySink {
     dirty: DirtyCollector,
     rows: u64,
+    split: Option<usize>,
+    split_rows: u64,
     fail_after_rows: Option<u64>,
+    flaky: Arc<AtomicU32>,
 }
 
 #[async_trait]
@@ -124,6 +133,7 @@ impl WriterFactory for PickyWriterFactory {
         Ok(Arc::new(PickyWriter {
             schema: ctx.source_schema.clone().expect("source schema"),
             fail_after_rows: self.fail_after_rows,
+            flaky: self.flaky.clone(),
             committed: self.committed.clone(),
             aborted: self.aborted.clone(),
         }))
@@ -139,7 +149,10 @@ impl Writer for PickyWriter {
         Ok(Box::new(PickySink {
             dirty,
             rows: 0,
+            split: None,
+            split_rows: 0,
             fail_after_rows: self.fail_after_rows,
+            flaky: self.flaky.clone(),
         }))
     }
     async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
@@ -157,11 +170,25 @@ impl Writer for PickyWriter {
 
 #[async_trait]
 impl BatchSink for PickySink {
+    async fn begin(&mut self, split: &Split) -> Result<()> {
+        self.split = Some(split.index);
+        self.split_rows = 0;
+        Ok(())
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<u64> {
         if let Some(limit) = self.fail_after_rows {
             if self.rows >= limit {
                 return Err(Error::remote("target went away"));
             }
+        }
+        if self.split_rows >= 2_000
+            && self
+                .flaky
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(Error::transient("connection reset by the target"));
         }
         let ids = batch
             .column(0)
@@ -181,19 +208,35 @@ impl BatchSink for PickySink {
         let n = batch.num_rows() as u64 - bad.len() as u64;
         self.dirty.push_all(bad)?;
         self.rows += n;
+        self.split_rows += n;
         Ok(n)
     }
-    async fn finish(self: Box<Self>) -> Result<Receipt> {
-        Ok(Receipt {
-            channel: 0,
-            rows: self.rows,
-            bytes: 0,
-            payload: None,
-        })
+
+    async fn end(&mut self) -> Result<Receipt> {
+        let split = self.split.take().expect("begin before end");
+        Ok(Receipt::new(split, self.split_rows, 0, Durability::Process))
+    }
+
+    async fn discard(&mut self) -> Result<()> {
+        self.rows -= self.split_rows;
+        self.split_rows = 0;
+        self.split = None;
+        Ok(())
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }
 
 fn picky(fail_after_rows: Option<u64>) -> (Plugins, Arc<AtomicBool>, Arc<AtomicBool>) {
+    flaky_picky(fail_after_rows, 0)
+}
+
+fn flaky_picky(
+    fail_after_rows: Option<u64>,
+    flaky: u32,
+) -> (Plugins, Arc<AtomicBool>, Arc<AtomicBool>) {
     let committed = Arc::new(AtomicBool::new(false));
     let aborted = Arc::new(AtomicBool::new(false));
     (
@@ -201,6 +244,7 @@ fn picky(fail_after_rows: Option<u64>) -> (Plugins, Arc<AtomicBool>, Arc<AtomicB
             reader: Arc::new(StreamReaderFactory),
             writer: Arc::new(PickyWriterFactory {
                 fail_after_rows,
+                flaky: Arc::new(AtomicU32::new(flaky)),
                 committed: committed.clone(),
                 aborted: aborted.clone(),
             }),
@@ -304,6 +348,7 @@ async fn a_failing_writer_aborts_the_job() {
     .await;
     let err = err.expect("writer failure fails the job");
     assert!(err.to_string().contains("target went away"), "{err}");
+    assert_eq!(s.retries, 0, "not transient: never retried");
     assert_eq!(s.status, "failed");
     assert!(!committed.load(Ordering::SeqCst));
     assert!(aborted.load(Ordering::SeqCst));
@@ -354,4 +399,89 @@ async fn byte_throttle_holds_the_rate() {
         secs > expected * 0.85 && secs < expected * 1.3 + 0.3,
         "took {secs:.2}s, expected about {expected:.2}s"
     );
+}
+
+fn fast_retries(attempts: u32) -> Settings {
+    Settings {
+        retry: RetryPolicy {
+            attempts,
+            interval_ms: 1,
+            max_wait_ms: 5,
+        },
+        error_limit: ErrorLimit {
+            record: Some(1_000_000),
+            percentage: None,
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_their_counts_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirty_file = dir.path().join("dirty.jsonl");
+    let (plugins, committed, _) = flaky_picky(None, 3);
+    let opts = RunOptions {
+        dirty_file: Some(dirty_file.clone()),
+        write_batch_rows: 500,
+        ..quiet()
+    };
+    let (s, err) = run_job(&job(20_000, 2, fast_retries(4)), &plugins, &ctx(2), &opts).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(committed.load(Ordering::SeqCst));
+    assert_eq!(s.retries, 3, "{:?}", s.retried);
+    assert_eq!(s.retried.len(), 3);
+    assert!(
+        s.retried[0].contains("connection reset by the target"),
+        "{:?}",
+        s.retried
+    );
+    // Failed attempts read rows too; only the attempts that ended count.
+    assert_eq!(s.records_read, 40_000, "{s:?}");
+    assert!(s.balanced(), "{s:?}");
+    assert!(s.records_dirty > 0);
+    let lines = std::fs::read_to_string(&dirty_file)
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(
+        lines, s.records_dirty,
+        "withdrawn attempts leave no dirty records"
+    );
+    assert!(s.to_string().contains("Retries               : 3"), "{s}");
+}
+
+#[tokio::test]
+async fn a_split_that_keeps_failing_fails_the_job_after_its_attempts() {
+    let (plugins, committed, aborted) = flaky_picky(None, 1_000);
+    let (s, err) = run_job(
+        &job(20_000, 1, fast_retries(3)),
+        &plugins,
+        &ctx(1),
+        &quiet(),
+    )
+    .await;
+    let err = err.expect("out of attempts");
+    let msg = err.to_string();
+    assert!(msg.contains("attempt 3 of 3"), "{msg}");
+    assert!(msg.contains("connection reset by the target"), "{msg}");
+    assert!(msg.contains("split 0 ("), "{msg}");
+    assert_eq!(s.retries, 2);
+    assert!(!committed.load(Ordering::SeqCst));
+    assert!(aborted.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn one_attempt_means_no_retry() {
+    let (plugins, _, aborted) = flaky_picky(None, 1);
+    let (s, err) = run_job(
+        &job(20_000, 1, fast_retries(1)),
+        &plugins,
+        &ctx(1),
+        &quiet(),
+    )
+    .await;
+    assert!(err.is_some());
+    assert_eq!(s.retries, 0);
+    assert!(aborted.load(Ordering::SeqCst));
 }

@@ -62,7 +62,9 @@ impl RawRetry {
             None => d.attempts,
         };
         let interval_ms = self.retry_interval_in_msec.unwrap_or(d.interval_ms);
-        let max_wait_ms = self.max_wait_in_msec.unwrap_or(d.max_wait_ms.max(interval_ms));
+        let max_wait_ms = self
+            .max_wait_in_msec
+            .unwrap_or(d.max_wait_ms.max(interval_ms));
         if max_wait_ms < interval_ms {
             return Err(Error::config(format!(
                 "{path}.maxWaitInMsec: {max_wait_ms} is less than retryIntervalInMsec ({interval_ms})"
@@ -93,7 +95,11 @@ pub(super) fn core_fail_over(core: &Value, warnings: &mut Vec<String>) -> Result
         .pointer("/container/task")
         .and_then(Value::as_object)
         .is_some_and(|t| t.is_empty())
-        && rest.get("container").and_then(Value::as_object).map(|c| c.len()) == Some(1)
+        && rest
+            .get("container")
+            .and_then(Value::as_object)
+            .map(|c| c.len())
+            == Some(1)
         && rest.as_object().map(|c| c.len()) == Some(1);
     if !only_fail_over {
         warnings.push(
@@ -395,7 +401,10 @@ mod tests {
             .contains("setting.retry.maxWaitInMsec: 10 is less than retryIntervalInMsec (5000)"));
         let (r, _) = parse(json!({"retry": {"maxRetries": 3}}));
         let e = r.unwrap_err().to_string();
-        assert!(e.contains("setting.retry") && e.contains("maxRetries"), "{e}");
+        assert!(
+            e.contains("setting.retry") && e.contains("maxRetries"),
+            "{e}"
+        );
     }
 
     #[test]
