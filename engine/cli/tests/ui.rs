@@ -241,7 +241,7 @@ fn every_request_needs_the_token() {
 }
 
 /// Add the test PostgreSQL (password inline, as the form sends it) and the local ODPS.
-async fn add_sources(c: &Console, odps: &ferry_odps::server::RunningServer) {
+async fn add_sources(c: &Console, odps: &ferry_odps_server::RunningServer) {
     ensure_role().await;
     let (_, _, hostpart) = url_parts(&pg_url());
     let (user, pass) = (PG_USER, PG_SECRET);
@@ -271,7 +271,7 @@ fn datasources_never_show_secrets_and_test_connectivity() {
     let runtime = rt();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let odps = ferry_odps::server::start(ferry_odps::server::ServeOptions::new(
+        let odps = ferry_odps_server::start(ferry_odps_server::ServeOptions::new(
             dir.path().join("odps"),
         ))
         .await
@@ -370,7 +370,7 @@ fn seed_export_job_composed_validated_saved_and_run() {
         )
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let odps = ferry_odps::server::start(ferry_odps::server::ServeOptions::new(
+        let odps = ferry_odps_server::start(ferry_odps_server::ServeOptions::new(
             dir.path().join("odps"),
         ))
         .await

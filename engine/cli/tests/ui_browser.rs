@@ -264,7 +264,7 @@ fn seed_export_job_in_the_browser() {
         )
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let odps = ferry_odps::server::start(ferry_odps::server::ServeOptions::new(dir.path().join("odps")))
+        let odps = ferry_odps_server::start(ferry_odps_server::ServeOptions::new(dir.path().join("odps")))
             .await
             .unwrap();
         let catalog = dir.path().join("datasources.json");
