@@ -1715,7 +1715,7 @@ fn jobs_md_settings_table_lists_every_setting() {
     };
     let mut code: BTreeSet<String> = BTreeSet::new();
     for k in probe(&format!(r#"{{"{PROBE}": 1}}"#)) {
-        if k == "speed" || k == "errorLimit" {
+        if k == "speed" || k == "errorLimit" || k == "retry" {
             let inner = probe(&format!(r#"{{"{k}": {{"{PROBE}": 1}}}}"#));
             code.extend(inner.into_iter().map(|i| format!("{k}.{i}")));
         } else {

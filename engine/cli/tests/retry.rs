@@ -1,0 +1,193 @@
+//! `ferry run` against a real PostgreSQL that misbehaves mid-load: a reader backend and a
+//! writer backend terminated (a failover, an idle-session killer), and a table lock held
+//! by another session. The failed splits are retried, the target ends exact, the summary
+//! says what was retried, and nothing is left behind.
+
+// Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pg_url() -> String {
+    std::env::var("FERRY_TEST_PG_URL").expect("set FERRY_TEST_PG_URL; run scripts/test")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn pg_i64(sql: &str) -> i64 {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+    })
+}
+
+fn pg_exec(sql: &str) {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.batch_execute(sql).await.unwrap();
+    })
+}
+
+fn spawn_run(dir: &Path, job: &str) -> Child {
+    let path = dir.join("job.json");
+    std::fs::write(&path, job).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("run")
+        .arg(&path)
+        .args(["--progress-secs", "0", "--dirty-file"])
+        .arg(dir.join("dirty.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (Output, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+/// Terminate one backend whose current query matches `like` (waiting up to 60 s for one).
+fn terminate_one(like: &str, child: &mut Child) {
+    let started = Instant::now();
+    loop {
+        let n = pg_i64(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE state = 'active' AND query LIKE '{like}' AND pid <> pg_backend_pid() LIMIT 1) t"
+        ));
+        if n > 0 {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before a backend running {like} was seen"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no backend ran {like}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stage_tables(schema: &str) -> i64 {
+    pg_i64(&format!(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'ferry_stage%'"
+    ))
+}
+
+#[test]
+fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
+    let schema = "retry_kill";
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, 'name ' || g FROM generate_series(1, 200000) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.dst VALUES (-1, 'old');"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+    // Throttled so that the load lasts several seconds; truncate → the staged plan, which
+    // also retries a lost writer connection.
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 2, "record": 40000}},
+              "retry": {{"retryIntervalInMsec": 100, "maxWaitInMsec": 500}}}},
+          "content": [{{
+            "reader": {{"name": "postgresqlreader", "parameter": {{
+                "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.src"]}}],
+                "username": "{user}", "password": "{password}",
+                "column": ["id", "name"], "splitPk": "id"}}}},
+            "writer": {{"name": "postgresqlwriter", "parameter": {{
+                "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+                "column": ["id", "name"], "truncate": true}}}}}}]}}}}"#,
+        url = pg_url(),
+        user = ep.user,
+        password = ep.password().unwrap_or("")
+    );
+    let mut child = spawn_run(dir.path(), &job);
+    terminate_one("COPY (SELECT%", &mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    terminate_one("COPY %FROM STDIN%", &mut child);
+    let (out, text) = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Retries"), "{text}");
+    assert!(text.contains("retried"), "{text}");
+    assert!(text.contains("Records read          : 200000"), "{text}");
+    assert!(text.contains("Records written       : 200000"), "{text}");
+    assert_eq!(
+        pg_i64(&format!(
+            "SELECT count(*) FROM {schema}.dst WHERE id BETWEEN 1 AND 200000"
+        )),
+        200000
+    );
+    assert_eq!(
+        pg_i64(&format!("SELECT count(*) FROM {schema}.dst")),
+        200000,
+        "truncated, then each row once"
+    );
+    assert_eq!(stage_tables(schema), 0, "no staging table left");
+    assert!(
+        !dir.path().join("dirty.jsonl").exists(),
+        "a retried split leaves no dirty record"
+    );
+}
+
+#[test]
+fn a_lock_held_by_another_session_is_waited_out_not_turned_into_dirty_rows() {
+    let schema = "retry_lock";
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.dst (id bigint, name text);"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 1}},
+              "retry": {{"maxRetryTimes": 8, "retryIntervalInMsec": 300, "maxWaitInMsec": 600}}}},
+          "content": [{{
+            "reader": {{"name": "streamreader", "parameter": {{
+                "column": [{{"type": "long", "random": "1,100"}}, {{"type": "string", "value": "x"}}],
+                "sliceRecordCount": 1000}}}},
+            "writer": {{"name": "postgresqlwriter", "parameter": {{
+                "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+                "column": ["id", "name"], "lockTimeoutMs": 200}}}}}}]}}}}"#,
+        url = pg_url()
+    );
+    // Another session holds the table for about 2 s (SHARE: readers of the catalog and
+    // the table go on, writers wait); the load's lock waits time out, its split is
+    // retried, and it goes through once the lock is gone.
+    let holder = std::thread::spawn(move || {
+        rt().block_on(async {
+            let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+            let c = ep.connect().await.unwrap();
+            c.batch_execute(&format!("BEGIN; LOCK TABLE {schema}.dst IN SHARE MODE"))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            c.batch_execute("COMMIT").await.unwrap();
+        })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let child = spawn_run(dir.path(), &job);
+    let (out, text) = finish(child);
+    holder.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Retries"), "{text}");
+    assert!(text.contains("lock timeout"), "{text}");
+    assert!(text.contains("Records dirty         : 0"), "{text}");
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1000);
+}
