@@ -8,6 +8,7 @@
 #   bench/wide-rows.sh [ROWS] [KB_PER_ROW]     defaults 12000 and 200
 #   FERRY_BENCH_PROFILE=release|dev            cargo profile (default release)
 #   CARGO_TARGET_DIR                           default ~/.cache/ferry-target-bench
+#   FERRY_BIN=PATH                             measure this ferry binary instead (no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,7 +16,9 @@ rows=${1:-12000}
 kb=${2:-200}
 profile=${FERRY_BENCH_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target-bench}
-if [ "$profile" = release ]; then
+if [ -n "${FERRY_BIN:-}" ]; then
+  ferry=$FERRY_BIN
+elif [ "$profile" = release ]; then
   cargo build --release -p ferry-cli --quiet
   ferry="$CARGO_TARGET_DIR/release/ferry"
 else

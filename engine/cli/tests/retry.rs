@@ -61,24 +61,24 @@ fn finish(child: Child) -> (Output, String) {
     (out, text)
 }
 
-/// Terminate one backend whose current query matches `like` (waiting up to 60 s for one).
-fn terminate_one(like: &str, child: &mut Child) {
+/// Terminate one ferry backend that matches `cond` (a `pg_stat_activity` predicate),
+/// waiting up to 60 s for one. Returns `false` when the job ended first.
+fn terminate_one(cond: &str, child: &mut Child) -> bool {
     let started = Instant::now();
     loop {
         let n = pg_i64(&format!(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE state = 'active' AND query LIKE '{like}' AND pid <> pg_backend_pid() LIMIT 1) t"
+             WHERE application_name = 'ferry' AND {cond} AND pid <> pg_backend_pid() LIMIT 1) t"
         ));
         if n > 0 {
-            return;
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
         }
         assert!(
-            child.try_wait().unwrap().is_none(),
-            "the job ended before a backend running {like} was seen"
-        );
-        assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no backend ran {like}"
+            "no backend matched {cond}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -96,22 +96,24 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
     pg_exec(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
          CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'name ' || g FROM generate_series(1, 200000) g;
+         INSERT INTO {schema}.src SELECT g, repeat('n', 200) || g FROM generate_series(1, 20000) g;
          CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
          INSERT INTO {schema}.dst VALUES (-1, 'old');"
     ));
     let dir = tempfile::tempdir().unwrap();
     let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
-    // Throttled so that the load lasts several seconds; truncate → the staged plan, which
-    // also retries a lost writer connection.
+    // The source query sleeps a little per row, so that each split's COPY is still
+    // running when its backend is terminated and the load lasts a few seconds; truncate
+    // → the staged plan, which also retries a lost writer connection.
     let job = format!(
-        r#"{{"job": {{"setting": {{"speed": {{"channel": 2, "record": 40000}},
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 2}},
               "retry": {{"retryIntervalInMsec": 100, "maxWaitInMsec": 500}}}},
           "content": [{{
             "reader": {{"name": "postgresqlreader", "parameter": {{
                 "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.src"]}}],
                 "username": "{user}", "password": "{password}",
-                "column": ["id", "name"], "splitPk": "id"}}}},
+                "column": ["id", "name"], "splitPk": "id",
+                "where": "pg_sleep(0.0002) IS NOT NULL"}}}},
             "writer": {{"name": "postgresqlwriter", "parameter": {{
                 "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
                 "column": ["id", "name"], "truncate": true}}}}}}]}}}}"#,
@@ -120,24 +122,45 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
         password = ep.password().unwrap_or("")
     );
     let mut child = spawn_run(dir.path(), &job);
-    terminate_one("COPY (SELECT%", &mut child);
-    std::thread::sleep(Duration::from_millis(300));
-    terminate_one("COPY %FROM STDIN%", &mut child);
+    // A reader's COPY first, then a writer's connection inside a split's transaction (the
+    // staged plan opens one per split: `BEGIN`, then a COPY per batch). The source query
+    // is slow, so both last for the whole split. The writer is killed after the reader's
+    // failed attempt was rolled back, so the two cost two attempts, whichever channels.
+    let killed = terminate_one(
+        "state = 'active' AND query LIKE 'COPY (SELECT%'",
+        &mut child,
+    ) && {
+        std::thread::sleep(Duration::from_millis(300));
+        terminate_one(
+            "state = 'idle in transaction' AND query = 'BEGIN'",
+            &mut child,
+        )
+    };
     let (out, text) = finish(child);
+    assert!(
+        killed,
+        "the job ended before both backends were terminated: {text}"
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Retries"), "{text}");
+    // Both terminations cost a split attempt (more only if one hit two backends' splits).
+    let retries: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Retries               : "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(retries >= 2, "two split attempts retried: {text}");
     assert!(text.contains("retried"), "{text}");
-    assert!(text.contains("Records read          : 200000"), "{text}");
-    assert!(text.contains("Records written       : 200000"), "{text}");
+    assert!(text.contains("Records read          : 20000"), "{text}");
+    assert!(text.contains("Records written       : 20000"), "{text}");
     assert_eq!(
         pg_i64(&format!(
-            "SELECT count(*) FROM {schema}.dst WHERE id BETWEEN 1 AND 200000"
+            "SELECT count(*) FROM {schema}.dst WHERE id BETWEEN 1 AND 20000"
         )),
-        200000
+        20000
     );
     assert_eq!(
         pg_i64(&format!("SELECT count(*) FROM {schema}.dst")),
-        200000,
+        20000,
         "truncated, then each row once"
     );
     assert_eq!(stage_tables(schema), 0, "no staging table left");
@@ -186,7 +209,13 @@ fn a_lock_held_by_another_session_is_waited_out_not_turned_into_dirty_rows() {
     let (out, text) = finish(child);
     holder.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Retries"), "{text}");
+    // Both terminations cost a split attempt (more only if one hit two backends' splits).
+    let retries: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Retries               : "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(retries >= 2, "two split attempts retried: {text}");
     assert!(text.contains("lock timeout"), "{text}");
     assert!(text.contains("Records dirty         : 0"), "{text}");
     assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1000);

@@ -548,9 +548,15 @@ impl Worker {
                 Err(e) => e,
             };
             let what = format!("split {} ({})", split.index, split.description);
+            // Name the split once (readers often name it already).
+            let err = if err.to_string().contains(&split.description) {
+                err
+            } else {
+                err.context(&what)
+            };
             if !err.retry_hint() {
                 let _ = scope.seal();
-                return Err(err.context(what));
+                return Err(err);
             }
             let Some(wait) = waits.next() else {
                 let _ = scope.seal();
@@ -567,7 +573,7 @@ impl Worker {
                     "{what}: not retried, because its partial output could not be dropped ({de})"
                 )));
             }
-            self.log_retry(&format!("{what} attempt {attempt}"), &err, wait);
+            self.log_retry(&format!("attempt {attempt}"), &err, wait);
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
