@@ -176,13 +176,9 @@ impl ReaderConfig {
                     join_path(path, "table")
                 )));
             }
-            let user = p.username.as_deref().unwrap_or("");
-            if user.is_empty() {
-                return Err(Error::config(format!(
-                    "{}: required key is missing",
-                    join_path(path, "username")
-                )));
-            }
+            // As the writer: `username` may instead be the URL's `user=` (or `user@`);
+            // with neither, the endpoint's error asks for one.
+            let user = p.username.as_deref().filter(|u| !u.is_empty());
             let mut modes = Vec::new();
             for (i, c) in p.connection.iter().enumerate() {
                 let cpath = join_path(path, &format!("connection[{i}]"));
@@ -197,7 +193,7 @@ impl ReaderConfig {
                     .iter()
                     .enumerate()
                     .map(|(j, u)| {
-                        PgEndpoint::parse(u, Some(user), p.password.as_deref())
+                        PgEndpoint::parse(u, user, p.password.as_deref())
                             .map_err(|e| e.context(join_path(&cpath, &format!("jdbcUrl[{j}]"))))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -427,6 +423,20 @@ mod tests {
             {"jdbcUrl": "jdbc:postgresql://h/db", "querySql": "select 1"}]}))
         .unwrap_err();
         assert!(e.to_string().contains("same mode"), "{e}");
+    }
+
+    #[test]
+    fn the_user_may_come_from_the_url_as_for_the_writer() {
+        let c = parse(json!({"column": ["*"], "connection": [
+            {"jdbcUrl": ["postgres://ann:pw@h:5432/db"], "table": ["t"]}]}))
+        .unwrap();
+        assert_eq!(c.sources[0].endpoints[0].display(), "ann@h:5432/db");
+        let e = parse(json!({"column": ["*"], "connection": [
+            {"jdbcUrl": ["jdbc:postgresql://h:5432/db"], "table": ["t"]}]}))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("r.connection[0].jdbcUrl[0]"), "{e}");
+        assert!(e.contains("give username"), "{e}");
     }
 
     #[test]
