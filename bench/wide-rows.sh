@@ -9,6 +9,7 @@
 #   FERRY_BENCH_PROFILE=release|dev            cargo profile (default release)
 #   CARGO_TARGET_DIR                           default ~/.cache/ferry-target-bench
 #   FERRY_BIN=PATH                             measure this ferry binary instead (no build)
+#   FERRY_BENCH_CHANNELS="1 4"                 channel counts to run (default "1 4")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,20 +42,22 @@ CREATE TABLE wide_dst (id bigint PRIMARY KEY, body text);
 ALTER TABLE wide_dst ALTER COLUMN body SET STORAGE EXTERNAL;
 SQL
 size=$(psql "$url" -qXAt -c "SELECT pg_size_pretty(sum(octet_length(body))) FROM wide_src")
-reader="{\"name\": \"postgresqlreader\", \"parameter\": {\"connection\": [{\"jdbcUrl\": [\"$url\"], \"table\": [\"wide_src\"]}], \"column\": [\"id\", \"body\"], \"splitPk\": \"id\"}}"
-cat > "$work/to-parquet.json" <<JSON
-{"job": {"setting": {"speed": {"channel": 2}}, "content": [{"reader": $reader,
-  "writer": {"name": "parquet", "parameter": {"path": "$work/out", "writeMode": "truncate"}}}]}}
-JSON
-cat > "$work/to-pg.json" <<JSON
-{"job": {"setting": {"speed": {"channel": 2}}, "content": [{"reader": $reader,
-  "writer": {"name": "postgresqlwriter", "parameter": {"connection": [{"jdbcUrl": "$url", "table": ["wide_dst"]}], "column": ["id", "body"]}}}]}}
-JSON
+reader="{\"name\": \"postgresqlreader\", \"parameter\": {\"connection\": [{\"jdbcUrl\": [\"$url\"], \"table\": [\"wide_src\"]}], \"column\": [\"id\", \"body\"], \"splitPk\": \"id\", \"username\": \"ferry\", \"password\": \"ferry\"}}"
 echo "| leg | rows | text | peak RSS | elapsed |"
 echo "| --- | --- | --- | --- | --- |"
-for leg in to-parquet to-pg; do
-  /usr/bin/time -f "%M %e" -o "$work/time" "$ferry" run "$work/$leg.json" --progress-secs 0 >/dev/null 2>"$work/$leg.log" \
-    || { cat "$work/$leg.log" >&2; exit 1; }
-  read -r kib secs < "$work/time"
-  printf '| PostgreSQL %s, 2 channels | %s | %s | %s MiB | %s s |\n' "$leg" "$rows" "$size" "$((kib / 1024))" "$secs"
+for ch in ${FERRY_BENCH_CHANNELS:-1 4}; do
+  cat > "$work/to-parquet.json" <<JSON
+{"job": {"setting": {"speed": {"channel": $ch}}, "content": [{"reader": $reader,
+  "writer": {"name": "parquet", "parameter": {"path": "$work/out", "writeMode": "truncate"}}}]}}
+JSON
+  cat > "$work/to-pg.json" <<JSON
+{"job": {"setting": {"speed": {"channel": $ch}}, "content": [{"reader": $reader,
+  "writer": {"name": "postgresqlwriter", "parameter": {"connection": [{"jdbcUrl": "$url", "table": ["wide_dst"]}], "column": ["id", "body"], "truncate": true}}}]}}
+JSON
+  for leg in to-parquet to-pg; do
+    /usr/bin/time -f "%M %e" -o "$work/time" "$ferry" run "$work/$leg.json" --progress-secs 0 >/dev/null 2>"$work/$leg.log" \
+      || { cat "$work/$leg.log" >&2; exit 1; }
+    read -r kib secs < "$work/time"
+    printf '| PostgreSQL %s, %s channel(s) | %s | %s | %s MiB | %s s |\n' "$leg" "$ch" "$rows" "$size" "$((kib / 1024))" "$secs"
+  done
 done

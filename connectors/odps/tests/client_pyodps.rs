@@ -81,7 +81,7 @@ fn ctx() -> BuildContext {
         channels: 2,
         job_name: "pyodps".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     }
 }
 

@@ -86,7 +86,7 @@ fn ctx(channels: usize) -> BuildContext {
         channels,
         job_name: "test".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     }
 }
 

@@ -170,7 +170,14 @@ impl WriterFactory for ParquetWriterFactory {
             nanos % (1u128 << 64),
             std::process::id() & 0xffff
         );
+        let run_tag: String = ctx
+            .run_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
         let cfg = WriterConfig {
+            run_tag,
             json_path: path.to_string(),
             root,
             prefix: p
@@ -212,6 +219,9 @@ struct WriterConfig {
     max_bytes: Option<u64>,
     max_rows: Option<u64>,
     job_id: String,
+    /// The run id: temporary files are `.ferry-tmp-<run>-...`, so that aborting the run
+    /// from another process (`ferry runs abort`) finds them.
+    run_tag: String,
 }
 
 /// A configured Parquet target.
@@ -370,9 +380,42 @@ impl ParquetWriter {
                 }
             }
         }
+        // Temporary files of this run that an earlier process of it left (killed).
+        let mut left = Vec::new();
+        let prefix = format!(".ferry-tmp-{}-", self.cfg.run_tag);
+        if let Err(e) = run_temp_files(&self.cfg.root, &prefix, &mut left) {
+            first_err.get_or_insert(e);
+        }
+        for t in left {
+            if let Err(e) = std::fs::remove_file(&t) {
+                if e.kind() != std::io::ErrorKind::NotFound && first_err.is_none() {
+                    first_err = Some(io_error("abort: removing temporary file", &t, e));
+                }
+            }
+        }
         remove_empty_dirs(&lock(&self.created_dirs));
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Files under `dir` (recursively) whose name starts with `prefix`.
+fn run_temp_files(dir: &Path, prefix: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("listing", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| io_error("listing", dir, e))?;
+        let p = entry.path();
+        let ft = entry.file_type().map_err(|e| io_error("reading", &p, e))?;
+        if ft.is_dir() {
+            run_temp_files(&p, prefix, out)?;
+        } else if entry.file_name().to_string_lossy().starts_with(prefix) {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -621,7 +664,10 @@ impl SinkState {
         let sp = self
             .split
             .ok_or_else(|| Error::internal("parquet writer: write without begin"))?;
-        let temp = folder.join(format!(".ferry-tmp-{job}-{sp}-{n}.parquet"));
+        let temp = folder.join(format!(
+            ".ferry-tmp-{}-{job}-{sp}-{n}.parquet",
+            self.cfg.run_tag
+        ));
         let target = folder.join(format!("{}-{job}-{sp:03}-{n:05}.parquet", self.cfg.prefix));
         let file = File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
         lock(&self.temps).push(temp.clone());

@@ -47,7 +47,7 @@ async fn round_trip(rows: Vec<Row>) -> Vec<Row> {
         channels: 1,
         job_name: "prop".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     };
     let w = PostgresWriterFactory
         .build(&p, "writer", &ctx)

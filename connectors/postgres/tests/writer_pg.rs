@@ -49,7 +49,7 @@ fn ctx(channels: usize) -> BuildContext {
         channels,
         job_name: "test".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     }
 }
 
@@ -704,7 +704,7 @@ async fn plans_follow_the_parameters() {
         let cfg = ferry_postgres::writer::config::WriterConfig::parse(&p, "writer", &mut warnings)
             .unwrap();
         let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
-        ferry_postgres::writer::PostgresWriter::connect(ep, cfg, channels)
+        ferry_postgres::writer::PostgresWriter::connect(ep, cfg, channels, "plan_test")
             .await
             .unwrap()
             .plan()

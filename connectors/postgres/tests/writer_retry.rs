@@ -55,7 +55,7 @@ async fn writer(schema: &str, channels: usize, extra: serde_json::Value) -> Arc<
         channels,
         job_name: "retry".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     };
     PostgresWriterFactory
         .build(&p, "writer", &ctx)

@@ -77,6 +77,10 @@ enum Command {
     ///
     /// Example: ferry ui --jobs ./jobs --listen 127.0.0.1:8630
     Ui(crate::ui::UiArgs),
+    /// Runs in progress, runs that died, and undoing what a dead run staged.
+    ///
+    /// Example: ferry runs abort r20261205_081502_3fa9c1
+    Runs(crate::runs::RunsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +220,10 @@ struct RunArgs {
     /// Seconds between progress lines (0 = none).
     #[arg(long, default_value_t = 10)]
     progress_secs: u64,
+    /// The runs folder: while a run goes on, `<DIR>/<run id>/` holds its plan and a
+    /// receipt per finished split (removed when it commits or rolls back; see `ferry runs`).
+    #[arg(long, value_name = "DIR", default_value = ferry_runtime::state::DEFAULT_ROOT)]
+    state: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +318,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Bench(a) => crate::bench::cmd(a).await,
         Command::Job(c) => crate::job_cmd::cmd(c).await,
         Command::Ui(a) => crate::ui::cmd(a).await,
+        Command::Runs(a) => crate::runs::cmd(a).await,
     };
     match res {
         Ok(code) => code,
@@ -565,12 +574,31 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_else(|| "job".into());
-            PathBuf::from("ferry-runs").join(format!(
+            a.state.join(format!(
                 "{stem}-{bizdate}-{}.dirty.jsonl",
                 chrono::Local::now().format("%Y%m%d%H%M%S")
             ))
         });
+        for p in crate::runs::predecessors(&a.state, &a.job.job) {
+            eprintln!(
+                "warning: an earlier run of this job, {} (started {}, {} of {} splits done), {}; \
+                 what it staged is still there: `ferry runs abort {} --state {}` drops it",
+                p.record.run_id,
+                p.record.started,
+                p.done,
+                p.record.splits.len(),
+                if p.liveness == ferry_runtime::state::Liveness::Failed {
+                    "failed to roll back"
+                } else {
+                    "did not finish (its process is gone)"
+                },
+                p.record.run_id,
+                a.state.display()
+            );
+        }
+        let invocation = crate::runs::Invocation::new(&a.job, &bizdate);
         let opts = RunOptions {
+            state: Some(invocation.state(&a.state)?),
             dirty_file: Some(dirty_file),
             progress_every: (a.progress_secs > 0)
                 .then(|| std::time::Duration::from_secs(a.progress_secs)),

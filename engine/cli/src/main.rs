@@ -7,6 +7,7 @@ mod job_cmd;
 mod logging;
 mod pglocal;
 mod registry;
+mod runs;
 mod ui;
 
 use clap::Parser;

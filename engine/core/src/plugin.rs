@@ -395,7 +395,10 @@ impl fmt::Debug for BuildContext {
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let nanos = now.timestamp_subsec_nanos() as u64;
-    let mix = (nanos ^ (u64::from(std::process::id()) << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mix = (nanos ^ (u64::from(std::process::id()) << 20) ^ call.wrapping_mul(0x2545_F491))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!(
         "r{}_{:06x}",
         now.format("%Y%m%d_%H%M%S"),

@@ -7,10 +7,12 @@
 //! stays flat. When every worker has finished, the writer commits all receipts at once;
 //! on any failure it aborts and the target is left as it was.
 
+pub mod state;
 pub mod summary;
 pub mod throttle;
 
 mod run;
 
 pub use run::{run_job, JobPlan, Plugins, RunOptions};
+pub use state::StateOptions;
 pub use summary::Summary;

@@ -20,6 +20,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::state::{RunDir, RunStatus};
 use crate::summary::Summary;
 use crate::throttle::Throttle;
 
@@ -54,6 +55,9 @@ pub struct RunOptions {
     /// transactions roll back, its staging is dropped), and the job fails with
     /// [`Error::Cancelled`]. A cancel that arrives during the commit waits for it.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Keep the run's state in a run directory (see [`crate::state`]) while it runs.
+    /// `None`: nothing on disk (demo, bench, tests).
+    pub state: Option<crate::state::StateOptions>,
 }
 
 impl Default for RunOptions {
@@ -67,6 +71,7 @@ impl Default for RunOptions {
             queue_depth: 4,
             bizdate: None,
             cancel: None,
+            state: None,
         }
     }
 }
@@ -250,10 +255,85 @@ async fn run_inner(
     let plan = JobPlan::build(job, plugins, ctx).await?;
     summary.splits = plan.splits.len();
     summary.channels = plan.channels;
-    plan.writer
-        .prepare(&plan.splits)
-        .await
-        .map_err(|e| e.context(format!("writer {}", job.writer.plugin)))?;
+    let state = match &opts.state {
+        Some(o) => Some(Arc::new(RunDir::create(
+            o,
+            &ctx.run_id,
+            &job.name,
+            (job.reader.plugin, job.writer.plugin),
+            plan.channels,
+            &plan.splits,
+        )?)),
+        None => None,
+    };
+    let result = run_planned(
+        job, &plan, opts, dirty, counters, retry_log, summary, &state,
+    )
+    .await;
+    if let (Err(e), Some(st)) = (&result, &state) {
+        // Aborted (the directory is gone) or the abort failed (it says so).
+        if st.path().exists() {
+            let _ = st.update(|r| {
+                if r.status != RunStatus::Failed {
+                    r.status = RunStatus::Failed;
+                }
+                r.error.get_or_insert_with(|| e.to_string());
+            });
+        }
+    }
+    result
+}
+
+/// Undo what the writer staged; the run directory goes with it, or, when the rollback
+/// fails, stays (status `failed`) for `ferry runs abort`.
+async fn abort_writer(writer: &dyn Writer, receipts: Vec<Receipt>, state: &Option<Arc<RunDir>>) {
+    match writer.abort(receipts).await {
+        Ok(()) => {
+            if let Some(st) = state {
+                if let Err(e) = st.remove() {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        Err(ae) => {
+            tracing::error!("abort after failure also failed: {ae}");
+            eprintln!("error: rolling back also failed: {ae}");
+            if let Some(st) = state {
+                let _ = st.update(|r| {
+                    r.status = RunStatus::Failed;
+                    r.error = Some(format!("rolling back failed: {ae}"));
+                });
+                eprintln!(
+                    "what it staged is recorded in {}: drop it with `ferry runs abort {}`",
+                    st.path().display(),
+                    st.record().map(|r| r.run_id).unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_planned(
+    job: &Job,
+    plan: &JobPlan,
+    opts: &RunOptions,
+    dirty: &DirtyCollector,
+    counters: &Arc<Counters>,
+    retry_log: &Arc<Mutex<Vec<String>>>,
+    summary: &mut Summary,
+    state: &Option<Arc<RunDir>>,
+) -> Result<()> {
+    let prepared = match plan.writer.prepare(&plan.splits).await {
+        Ok(p) => p,
+        Err(e) => {
+            abort_writer(plan.writer.as_ref(), Vec::new(), state).await;
+            return Err(e.context(format!("writer {}", job.writer.plugin)));
+        }
+    };
+    if let Some(st) = state {
+        st.update(|r| r.prepared = prepared)?;
+    }
 
     let throttle = Arc::new(Throttle::new(
         job.settings.bytes_per_sec,
@@ -317,6 +397,7 @@ async fn run_inner(
             retry: job.settings.retry,
             retry_log: Arc::clone(retry_log),
             receipts: Arc::clone(&receipts),
+            state: state.clone(),
             alive: alive.clone(),
         };
         workers.spawn(worker.run());
@@ -366,13 +447,11 @@ async fn run_inner(
             .map_err(|_| Error::internal("receipt list lock poisoned"))?,
     );
     if let Some(e) = failure {
-        if let Err(ae) = plan.writer.abort(receipts).await {
-            tracing::error!("abort after failure also failed: {ae}");
-        }
+        abort_writer(plan.writer.as_ref(), receipts, state).await;
         return Err(e);
     }
     if let Err(e) = close {
-        plan.writer.abort(receipts).await.ok();
+        abort_writer(plan.writer.as_ref(), receipts, state).await;
         return Err(e);
     }
     // errorLimit.percentage is checked at the end, and only when record is not set —
@@ -384,7 +463,7 @@ async fn run_inner(
         let read = counters.read.load(Ordering::Relaxed);
         let ratio = dirty.count() as f64 / read.max(1) as f64;
         if dirty.count() > 0 && ratio > pct {
-            plan.writer.abort(receipts).await.ok();
+            abort_writer(plan.writer.as_ref(), receipts, state).await;
             return Err(Error::ErrorLimit(format!(
                 "dirty records are {ratio:.4} of records read, more than errorLimit.percentage = {pct}"
             )));
@@ -392,13 +471,25 @@ async fn run_inner(
     }
     summary.bytes_written = receipts.iter().map(|r| r.bytes).sum();
     let dirty_before = dirty.count();
-    let committed = plan.writer.commit(receipts).await;
+    if let Some(st) = state {
+        st.update(|r| r.status = RunStatus::Committing)?;
+    }
+    let committed = plan.writer.commit(receipts.clone()).await;
     // Rows a writer rejects while committing went to a channel's collector.
     for s in &scopes {
         s.seal()?;
     }
-    let report =
-        committed.map_err(|e| e.context(format!("writer {} commit", job.writer.plugin)))?;
+    let report = match committed {
+        Ok(r) => r,
+        Err(e) => {
+            // What did not commit is rolled back, staging dropped (see `Writer::commit`).
+            abort_writer(plan.writer.as_ref(), receipts, state).await;
+            return Err(e.context(format!("writer {} commit", job.writer.plugin)));
+        }
+    };
+    if let Some(st) = state {
+        st.remove()?;
+    }
     // Rows a writer rejects while committing (a staged merge) were counted as written.
     let rejected = dirty.count().saturating_sub(dirty_before);
     let _ = counters
@@ -457,6 +548,7 @@ struct Worker {
     retry: RetryPolicy,
     retry_log: Arc<Mutex<Vec<String>>>,
     receipts: Arc<Mutex<Vec<Receipt>>>,
+    state: Option<Arc<RunDir>>,
     alive: mpsc::Sender<()>,
 }
 
@@ -487,6 +579,9 @@ impl Worker {
         let mut sink = self.open(&scope).await?;
         while let Some(split) = self.next_split()? {
             let receipt = self.run_split(sink.as_mut(), &split, &scope).await?;
+            if let Some(st) = &self.state {
+                st.write_receipt(&receipt)?;
+            }
             self.receipts
                 .lock()
                 .map_err(|_| Error::internal("receipt list lock poisoned"))?

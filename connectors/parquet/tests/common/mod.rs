@@ -24,7 +24,7 @@ pub fn ctx(schema: Option<SchemaRef>) -> BuildContext {
         channels: 2,
         job_name: "test".into(),
         source_schema: schema,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     }
 }
 

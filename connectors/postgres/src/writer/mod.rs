@@ -43,7 +43,6 @@ pub mod conflict;
 pub mod copy_encode;
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -129,7 +128,7 @@ impl WriterFactory for PostgresWriterFactory {
             } => PgEndpoint::parse(url, user.as_deref(), password.as_deref())?,
         };
         Ok(Arc::new(
-            PostgresWriter::connect(endpoint, cfg, ctx.channels).await?,
+            PostgresWriter::connect(endpoint, cfg, ctx.channels, &ctx.run_id).await?,
         ))
     }
 }
@@ -159,7 +158,8 @@ struct Shared {
     arrow: SchemaRef,
     encoder: CopyEncoder,
     plan: CommitPlan,
-    /// Unique per writer: names prepared transactions and staging tables.
+    /// The run id: names prepared transactions (`ferry_<run>_<channel>`) and staging
+    /// tables (`ferry_stage_<run>_<channel>`).
     tag: String,
     /// Prepared transactions not yet committed or rolled back.
     prepared: Mutex<Vec<String>>,
@@ -198,11 +198,13 @@ pub struct PostgresWriter {
 
 impl PostgresWriter {
     /// Connect, describe the table and choose the commit plan for a job of `channels`
-    /// channels.
+    /// channels. What it stages (prepared transactions, staging tables) is named after
+    /// `run_id`, so that another process can find and drop it ([`Writer::abort`]).
     pub async fn connect(
         endpoint: PgEndpoint,
         cfg: WriterConfig,
         channels: usize,
+        run_id: &str,
     ) -> Result<PostgresWriter> {
         let ctx = endpoint.display().to_string();
         let client = endpoint.connect().await?;
@@ -264,15 +266,15 @@ impl PostgresWriter {
             CommitPlan::Staged
         };
         tracing::debug!("writer postgresql {}: commit plan {plan:?}", cfg.table);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let tag = format!(
-            "{:x}{:x}",
-            (nanos as u64) & 0xffff_ffff_ffff,
-            std::process::id()
-        );
+        let tag: String = run_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .map(|c| c.to_ascii_lowercase())
+            .take(40)
+            .collect();
+        if tag.is_empty() {
+            return Err(Error::internal(format!("{ctx}: an empty run id")));
+        }
         Ok(PostgresWriter {
             inner: Arc::new(Shared {
                 target: format!("{}.{}", quote_ident(&nsp), quote_ident(&rel)),
@@ -731,32 +733,51 @@ impl Writer for PostgresWriter {
                     }
                 }
             }
-            CommitPlan::TwoPhase => {
-                let client = s.endpoint.connect().await?;
-                // Everything this writer prepared, including sinks whose receipt was lost.
-                let pattern = format!("ferry\\_{}\\_%", s.tag);
-                let rows = client
-                    .query(
-                        "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE $1",
-                        &[&pattern],
-                    )
-                    .await
-                    .map_err(|e| pg_error(&self.ctx(), &e))?;
-                for r in rows {
-                    let gid: String = r.get(0);
-                    client
-                        .batch_execute(&format!("ROLLBACK PREPARED '{gid}'"))
-                        .await
-                        .map_err(|e| {
-                            pg_error(&format!("{}: ROLLBACK PREPARED '{gid}'", self.ctx()), &e)
-                        })?;
-                }
-                lock(&s.prepared)?.clear();
-            }
-            CommitPlan::Staged => {
-                let client = s.endpoint.connect().await?;
-                self.drop_staging(&client).await?;
-            }
+            CommitPlan::TwoPhase | CommitPlan::Staged => {}
+        }
+        // Everything prepared or staged under this run's name, by this process or by an
+        // earlier one of the same run that died (`ferry runs abort`), whatever its plan.
+        let client = s.endpoint.connect().await?;
+        self.sweep(&client).await?;
+        lock(&s.prepared)?.clear();
+        lock(&s.staging)?.clear();
+        Ok(())
+    }
+}
+
+impl PostgresWriter {
+    /// Roll back the run's prepared transactions and drop its staging tables.
+    async fn sweep(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let tag = self.inner.tag.replace('_', "\\_");
+        let gids = client
+            .query(
+                "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE $1 AND database = current_database()",
+                &[&format!("ferry\\_{tag}\\_%")],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("{}: listing prepared transactions", self.ctx()), &e))?;
+        for r in gids {
+            let gid: String = r.get(0);
+            client
+                .batch_execute(&format!("ROLLBACK PREPARED '{gid}'"))
+                .await
+                .map_err(|e| pg_error(&format!("{}: ROLLBACK PREPARED '{gid}'", self.ctx()), &e))?;
+        }
+        let tables = client
+            .query(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_catalog.pg_tables WHERE tablename LIKE $1",
+                &[&format!("ferry\\_stage\\_{tag}\\_%")],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("{}: listing staging tables", self.ctx()), &e))?;
+        for r in tables {
+            let t: String = r.get(0);
+            client
+                .batch_execute(&format!("DROP TABLE IF EXISTS {t}"))
+                .await
+                .map_err(|e| {
+                    pg_error(&format!("{}: dropping staging table {t}", self.ctx()), &e)
+                })?;
         }
         Ok(())
     }

@@ -62,7 +62,7 @@ pub async fn build(params: Value) -> ferry_core::Result<Arc<dyn Reader>> {
         channels: 1,
         job_name: "test".into(),
         source_schema: None,
-        run_id: "test".into(),
+        run_id: ferry_core::plugin::new_run_id(),
     };
     PostgresReaderFactory
         .build(&params, "job.content[0].reader.parameter", &ctx)

@@ -1,0 +1,212 @@
+//! `ferry runs`: the run directories a run keeps while it goes on (see
+//! `ferry_runtime::state`), and `ferry runs abort ID` to undo what a run that died staged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use ferry_core::job::load_job_with;
+use ferry_core::plugin::BuildContext;
+use ferry_core::{Error, Result};
+use ferry_runtime::state::{self, Liveness, RunDir, RunInfo};
+use ferry_runtime::{JobPlan, StateOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::{load_catalog, var_contexts, JobArgs};
+use crate::registry;
+
+/// `ferry runs [list | abort ID] [--state DIR]`.
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    #[command(subcommand)]
+    cmd: Option<RunsCmd>,
+    /// The runs folder (as given to `ferry run --state`).
+    #[arg(long, global = true, default_value = state::DEFAULT_ROOT)]
+    state: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCmd {
+    /// List run directories: runs in progress, runs that died (abandoned), runs whose
+    /// rollback failed. (The default.)
+    List,
+    /// Undo what a run that died staged (prepared transactions, staging tables, temporary
+    /// files) and remove its directory. Refused while the run's process is alive.
+    ///
+    /// Example: ferry runs abort r20261205_081502_3fa9c1
+    Abort {
+        /// The run id (first column of `ferry runs`).
+        id: String,
+    },
+}
+
+/// How `ferry run` was called, kept in the run directory so that `ferry runs abort` can
+/// build the same job (the variables of this business date, the same catalog).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Invocation {
+    /// The job file, absolute.
+    pub job: PathBuf,
+    /// `-p` values.
+    pub params: Vec<String>,
+    /// This run's business date (YYYYMMDD).
+    pub bizdate: String,
+    /// `--cyctime`.
+    pub cyctime: Option<String>,
+    /// `--catalog`.
+    pub catalog: Option<PathBuf>,
+}
+
+impl Invocation {
+    pub(crate) fn new(a: &JobArgs, bizdate: &str) -> Invocation {
+        Invocation {
+            job: std::fs::canonicalize(&a.job).unwrap_or_else(|_| a.job.clone()),
+            params: a.params.clone(),
+            bizdate: bizdate.to_string(),
+            cyctime: a.cyctime.clone(),
+            catalog: a
+                .catalog
+                .as_ref()
+                .map(|c| std::fs::canonicalize(c).unwrap_or_else(|_| c.clone())),
+        }
+    }
+
+    pub(crate) fn state(&self, root: &Path) -> Result<StateOptions> {
+        Ok(StateOptions {
+            root: root.to_path_buf(),
+            invocation: serde_json::to_value(self)
+                .map_err(|e| Error::internal(format!("run invocation: {e}")))?,
+        })
+    }
+
+    fn job_args(&self) -> JobArgs {
+        JobArgs {
+            job: self.job.clone(),
+            params: self.params.clone(),
+            bizdate: Some(self.bizdate.clone()),
+            cyctime: self.cyctime.clone(),
+            catalog: self.catalog.clone(),
+        }
+    }
+}
+
+/// Runs of the job at `job` that died or failed to roll back, for `ferry run` to mention.
+pub(crate) fn predecessors(root: &Path, job: &Path) -> Vec<RunInfo> {
+    let job = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
+    state::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| matches!(r.liveness, Liveness::Abandoned | Liveness::Failed))
+        .filter(|r| {
+            serde_json::from_value::<Invocation>(r.record.invocation.clone())
+                .is_ok_and(|i| i.job == job)
+        })
+        .collect()
+}
+
+pub(crate) async fn cmd(a: RunsArgs) -> Result<i32> {
+    match a.cmd.unwrap_or(RunsCmd::List) {
+        RunsCmd::List => list(&a.state),
+        RunsCmd::Abort { id } => abort(&a.state, &id).await,
+    }
+}
+
+fn list(root: &Path) -> Result<i32> {
+    let runs = state::list(root)?;
+    if runs.is_empty() {
+        println!("no runs in {}", root.display());
+        return Ok(0);
+    }
+    println!(
+        "{:<25} {:<10} {:<21} {:>11}  JOB",
+        "ID", "STATE", "STARTED", "SPLITS DONE"
+    );
+    for r in &runs {
+        let rec = &r.record;
+        let state = match (&r.liveness, rec.status) {
+            (Liveness::Alive, state::RunStatus::Committing) => "committing".to_string(),
+            (Liveness::Elsewhere, _) => format!("on {}", rec.host),
+            (l, _) => l.to_string(),
+        };
+        println!(
+            "{:<25} {:<10} {:<21} {:>11}  {}",
+            rec.run_id,
+            state,
+            rec.started,
+            format!("{}/{}", r.done, rec.splits.len()),
+            rec.job
+        );
+        if let Some(e) = &rec.error {
+            println!("    {e}");
+        }
+    }
+    if runs
+        .iter()
+        .any(|r| matches!(r.liveness, Liveness::Abandoned | Liveness::Failed))
+    {
+        println!("undo what a run staged: ferry runs abort ID");
+    }
+    Ok(0)
+}
+
+async fn abort(root: &Path, id: &str) -> Result<i32> {
+    let dir = RunDir::open(root, id)?;
+    let info = state::list(root)?
+        .into_iter()
+        .find(|r| r.record.run_id == id)
+        .ok_or_else(|| Error::config(format!("no run {id} in {}", root.display())))?;
+    let rec = info.record;
+    match info.liveness {
+        Liveness::Alive => {
+            return Err(Error::config(format!(
+            "run {id} is still running (pid {}): stop it first (Ctrl-C or SIGTERM rolls it back)",
+            rec.pid
+        )))
+        }
+        Liveness::Elsewhere => {
+            return Err(Error::config(format!(
+                "run {id} was started on {}: abort it there, where its process can be checked",
+                rec.host
+            )))
+        }
+        Liveness::Abandoned | Liveness::Failed => {}
+    }
+    let inv: Invocation = serde_json::from_value(rec.invocation.clone()).map_err(|e| {
+        Error::config(format!(
+            "{}: cannot tell how run {id} was started: {e}",
+            dir.path().display()
+        ))
+    })?;
+    let args = inv.job_args();
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let vars = var_contexts(&args)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("no variable context"))?;
+    let job = load_job_with(&args.job, &vars, Some(&*catalog)).map_err(|e| {
+        e.context(format!(
+            "run {id}: rebuilding its job from {}",
+            args.job.display()
+        ))
+    })?;
+    let ctx = BuildContext {
+        catalog: Arc::clone(&catalog),
+        channels: rec.channels.max(1),
+        job_name: job.name.clone(),
+        source_schema: None,
+        run_id: rec.run_id.clone(),
+    };
+    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plan = JobPlan::build(&job, &plugins, &ctx).await?;
+    let _ = plan.reader.close().await;
+    let receipts = dir.receipts()?;
+    plan.writer
+        .abort(receipts)
+        .await
+        .map_err(|e| e.context(format!("run {id}: rolling back")))?;
+    dir.remove()?;
+    println!(
+        "aborted run {id} of {}: what it staged in the {} writer is gone",
+        rec.job, rec.writer
+    );
+    Ok(0)
+}

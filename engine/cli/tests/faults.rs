@@ -1,0 +1,454 @@
+//! `ferry run` against a real PostgreSQL that misbehaves mid-load: a reader backend and a
+//! writer backend terminated (a failover, an idle-session killer), and a table lock held
+//! by another session. The failed splits are retried, the target ends exact, the summary
+//! says what was retried, and nothing is left behind.
+//!
+//! And ferry itself killed (`SIGKILL`, at a random point of the load): the run directory
+//! says the run was abandoned, the next run of the job says so too, and `ferry runs abort`
+//! drops what the dead run staged (staging tables, prepared transactions, temporary
+//! Parquet files), leaving the target as the committed runs made it.
+
+// Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pg_url() -> String {
+    std::env::var("FERRY_TEST_PG_URL").expect("set FERRY_TEST_PG_URL; run scripts/test")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn pg_i64(sql: &str) -> i64 {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+    })
+}
+
+fn pg_exec(sql: &str) {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.batch_execute(sql).await.unwrap();
+    })
+}
+
+fn spawn_run(dir: &Path, job: &str) -> Child {
+    let path = dir.join("job.json");
+    std::fs::write(&path, job).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("run")
+        .arg(&path)
+        .args(["--progress-secs", "0", "--dirty-file"])
+        .arg(dir.join("dirty.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (Output, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+/// Terminate one ferry backend that matches `cond` (a `pg_stat_activity` predicate),
+/// waiting up to 60 s for one. Returns `false` when the job ended first.
+fn terminate_one(cond: &str, child: &mut Child) -> bool {
+    let started = Instant::now();
+    loop {
+        let n = pg_i64(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'ferry' AND {cond} AND pid <> pg_backend_pid() LIMIT 1) t"
+        ));
+        if n > 0 {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no backend matched {cond}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The summary's `Retries` count.
+fn retries(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Retries               : "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn stage_tables(schema: &str) -> i64 {
+    pg_i64(&format!(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'ferry_stage%'"
+    ))
+}
+
+#[test]
+fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
+    let schema = "retry_kill";
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, repeat('n', 200) || g FROM generate_series(1, 20000) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.dst VALUES (-1, 'old');"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+    // The source query sleeps a little per row, so that each split's COPY is still
+    // running when its backend is terminated and the load lasts a few seconds; truncate
+    // → the staged plan, which also retries a lost writer connection.
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 2}},
+              "retry": {{"retryIntervalInMsec": 100, "maxWaitInMsec": 500}}}},
+          "content": [{{
+            "reader": {{"name": "postgresqlreader", "parameter": {{
+                "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.src"]}}],
+                "username": "{user}", "password": "{password}",
+                "column": ["id", "name"], "splitPk": "id",
+                "where": "pg_sleep(0.0002) IS NOT NULL"}}}},
+            "writer": {{"name": "postgresqlwriter", "parameter": {{
+                "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+                "column": ["id", "name"], "truncate": true}}}}}}]}}}}"#,
+        url = pg_url(),
+        user = ep.user,
+        password = ep.password().unwrap_or("")
+    );
+    let mut child = spawn_run(dir.path(), &job);
+    // A reader's COPY first, then a writer's connection inside a split's transaction (the
+    // staged plan opens one per split: `BEGIN`, then a COPY per batch). The source query
+    // is slow, so both last for the whole split. The writer is killed after the reader's
+    // failed attempt was rolled back, so the two cost two attempts, whichever channels.
+    let killed = terminate_one(
+        "state = 'active' AND query LIKE 'COPY (SELECT%'",
+        &mut child,
+    ) && {
+        std::thread::sleep(Duration::from_millis(300));
+        terminate_one(
+            "state = 'idle in transaction' AND query = 'BEGIN'",
+            &mut child,
+        )
+    };
+    let (out, text) = finish(child);
+    assert!(
+        killed,
+        "the job ended before both backends were terminated: {text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Both terminations cost a split attempt (more only if one hit two backends' splits).
+    assert!(retries(&text) >= 2, "two split attempts retried: {text}");
+    assert!(text.contains("retried"), "{text}");
+    assert!(text.contains("Records read          : 20000"), "{text}");
+    assert!(text.contains("Records written       : 20000"), "{text}");
+    assert_eq!(
+        pg_i64(&format!(
+            "SELECT count(*) FROM {schema}.dst WHERE id BETWEEN 1 AND 20000"
+        )),
+        20000
+    );
+    assert_eq!(
+        pg_i64(&format!("SELECT count(*) FROM {schema}.dst")),
+        20000,
+        "truncated, then each row once"
+    );
+    assert_eq!(stage_tables(schema), 0, "no staging table left");
+    assert!(
+        !dir.path().join("dirty.jsonl").exists(),
+        "a retried split leaves no dirty record"
+    );
+}
+
+#[test]
+fn a_lock_held_by_another_session_is_waited_out_not_turned_into_dirty_rows() {
+    let schema = "retry_lock";
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.dst (id bigint, name text);"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 1}},
+              "retry": {{"maxRetryTimes": 8, "retryIntervalInMsec": 300, "maxWaitInMsec": 600}}}},
+          "content": [{{
+            "reader": {{"name": "streamreader", "parameter": {{
+                "column": [{{"type": "long", "random": "1,100"}}, {{"type": "string", "value": "x"}}],
+                "sliceRecordCount": 1000}}}},
+            "writer": {{"name": "postgresqlwriter", "parameter": {{
+                "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+                "column": ["id", "name"], "lockTimeoutMs": 200}}}}}}]}}}}"#,
+        url = pg_url()
+    );
+    // Another session holds the table for about 2 s (SHARE: readers of the catalog and
+    // the table go on, writers wait); the load's lock waits time out, its split is
+    // retried, and it goes through once the lock is gone.
+    let holder = std::thread::spawn(move || {
+        rt().block_on(async {
+            let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+            let c = ep.connect().await.unwrap();
+            c.batch_execute(&format!("BEGIN; LOCK TABLE {schema}.dst IN SHARE MODE"))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            c.batch_execute("COMMIT").await.unwrap();
+        })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let child = spawn_run(dir.path(), &job);
+    let (out, text) = finish(child);
+    holder.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(retries(&text) >= 1, "the split waited out the lock: {text}");
+    assert!(text.contains("lock timeout"), "{text}");
+    assert!(text.contains("Records dirty         : 0"), "{text}");
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1000);
+}
+
+/// `ferry ARGS` to completion: (exit code, stdout, stderr).
+fn ferry(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A random delay in [0, `max_ms`), different from run to run.
+fn jitter(max_ms: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    Duration::from_millis(u64::from(nanos) % max_ms)
+}
+
+/// Start the job with `--state`, wait until `staged()` says the run wrote something, then
+/// `SIGKILL` it at a random point after that; return the id `ferry runs` gives the
+/// abandoned run.
+fn kill_mid_run(dir: &Path, job: &Path, state: &Path, staged: impl Fn() -> bool) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("run")
+        .arg(job)
+        .args(["--progress-secs", "0", "--state"])
+        .arg(state)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !staged() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before it staged anything"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing staged in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(jitter(800));
+    let at = started.elapsed();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the job ended before the kill at {at:?}: make the source slower"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (code, out, err) = ferry(&["runs", "--state", state.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("abandoned"))
+        .unwrap_or_else(|| panic!("killed at {at:?}; `ferry runs` lists no abandoned run:\n{out}"));
+    line.split_whitespace().next().unwrap().to_string()
+}
+
+fn prepared_of(run: &str) -> i64 {
+    pg_i64(&format!(
+        "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'ferry\\_{}\\_%'",
+        run.replace('_', "\\_")
+    ))
+}
+
+/// PG → PG, 2 channels, a slow source (two `querySql` splits), killed at a random point.
+fn pg_job(dir: &Path, schema: &str, rows: u32, writer_extra: &str) -> std::path::PathBuf {
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.dst VALUES (-1, 'old');"
+    ));
+    let q = |cond: &str| {
+        format!("SELECT id, name FROM {schema}.src WHERE {cond} AND pg_sleep(0.0002) IS NOT NULL")
+    };
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 2}}}},
+          "content": [{{
+            "reader": {{"name": "postgresqlreader", "parameter": {{
+                "connection": [{{"jdbcUrl": ["{url}"], "querySql": ["{a}", "{b}"]}}]}}}},
+            "writer": {{"name": "postgresqlwriter", "parameter": {{
+                "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+                "column": ["id", "name"]{writer_extra}}}}}}}]}}}}"#,
+        url = pg_url(),
+        a = q(&format!("id <= {}", rows / 2)),
+        b = q(&format!("id > {}", rows / 2)),
+    );
+    let path = dir.join(format!("{schema}.json"));
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+#[test]
+fn a_killed_staged_load_is_aborted_and_leaves_the_target_as_before() {
+    let schema = "kill_staged";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    // truncate → the staged plan: a staging table per channel.
+    let job = pg_job(dir.path(), schema, 20000, r#", "truncate": true"#);
+    let run = kill_mid_run(dir.path(), &job, &state, || stage_tables(schema) > 0);
+    assert!(
+        stage_tables(schema) > 0,
+        "the dead run left its staging tables"
+    );
+    let s = state.to_str().unwrap();
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("aborted run {run}")), "{out}");
+    assert_eq!(stage_tables(schema), 0, "the staging tables are dropped");
+    assert_eq!(
+        pg_i64(&format!("SELECT count(*) FROM {schema}.dst WHERE id = -1")),
+        1,
+        "the target is as before the run (not truncated)"
+    );
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1);
+    let (_, out, _) = ferry(&["runs", "--state", s]);
+    assert!(out.contains("no runs"), "{out}");
+    // Aborted: the next run has nothing to warn about, and loads exactly.
+    let (code, out, err) = ferry(&[
+        "run",
+        job.to_str().unwrap(),
+        "--progress-secs",
+        "0",
+        "--state",
+        s,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("an earlier run"), "{err}");
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20000);
+    assert_eq!(stage_tables(schema), 0);
+}
+
+#[test]
+fn a_killed_two_phase_load_is_named_by_the_next_run_then_aborted() {
+    let schema = "kill_2pc";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    // Plain inserts, 2 channels, max_prepared_transactions > 0 → two-phase commit.
+    let job = pg_job(dir.path(), schema, 20000, "");
+    let run = kill_mid_run(dir.path(), &job, &state, || true);
+    let s = state.to_str().unwrap();
+    assert!(
+        prepared_of(&run) == 0,
+        "a dead run prepares nothing before its channels finish"
+    );
+    // The next run of the job names the dead one, and loads exactly (the dead run's
+    // prepared transactions hold no lock the new rows need: different keys).
+    let (code, out, err) = ferry(&[
+        "run",
+        job.to_str().unwrap(),
+        "--progress-secs",
+        "0",
+        "--state",
+        s,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains(&format!("warning: an earlier run of this job, {run}"))
+            && err.contains(&format!("ferry runs abort {run}")),
+        "{err}"
+    );
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20001);
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        prepared_of(&run),
+        0,
+        "no prepared transaction of the dead run is left"
+    );
+    assert_eq!(stage_tables(schema), 0);
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20001);
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("no run at"), "{err}");
+}
+
+#[test]
+fn a_killed_parquet_load_is_aborted_and_leaves_no_temporary_file() {
+    let schema = "kill_pq";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    let out_dir = dir.path().join("out");
+    // Splits of 20,000 rows: the first batch (8,192 rows) is written well before the end.
+    let pg = pg_job(dir.path(), schema, 40000, "");
+    // The same slow source, into Parquet.
+    let text = std::fs::read_to_string(&pg).unwrap();
+    let writer_at = text.find(r#""writer""#).unwrap();
+    let job = format!(
+        r#"{} "writer": {{"name": "parquet", "parameter": {{"path": "{}"}}}}}}]}}}}"#,
+        &text[..writer_at],
+        out_dir.display()
+    );
+    let path = dir.path().join("pq.json");
+    std::fs::write(&path, job).unwrap();
+    let run = kill_mid_run(dir.path(), &path, &state, || !walk(&out_dir).is_empty());
+    assert!(
+        !walk(&out_dir).is_empty(),
+        "the dead run left temporary files"
+    );
+    let s = state.to_str().unwrap();
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let left: Vec<_> = walk(&out_dir);
+    assert!(left.is_empty(), "files left after the abort: {left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
