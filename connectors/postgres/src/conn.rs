@@ -68,6 +68,9 @@ pub struct PgEndpoint {
     pub connect_timeout: Duration,
     /// `sslrootcert`: PEM file of trusted roots for `verify-ca` / `verify-full`.
     pub ssl_root_cert: Option<String>,
+    /// `ApplicationName` (pgjdbc) / `application_name` (libpq): how the sessions show in
+    /// `pg_stat_activity` (default `ferry`).
+    pub application_name: String,
 }
 
 impl fmt::Debug for PgEndpoint {
@@ -142,6 +145,7 @@ impl PgEndpoint {
             current_schema: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             ssl_root_cert: None,
+            application_name: "ferry".into(),
         };
         for pair in query.split(['&', ';']).filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -154,6 +158,7 @@ impl PgEndpoint {
                     ep.sslmode = SslMode::VerifyFull
                 }
                 "currentschema" => ep.current_schema = Some(v).filter(|s| !s.is_empty()),
+                "applicationname" | "application_name" if !v.is_empty() => ep.application_name = v,
                 "options" => {
                     // libpq: options=-csearch_path=x
                     if let Some(sp) = v
@@ -251,7 +256,7 @@ impl PgEndpoint {
             .port(self.port)
             .dbname(&self.dbname)
             .user(&self.user)
-            .application_name("ferry")
+            .application_name(&self.application_name)
             .connect_timeout(self.connect_timeout)
             .keepalives(true);
         if let Some(p) = &self.password {
@@ -651,7 +656,7 @@ mod tests {
     #[test]
     fn parses_jdbc_urls() {
         let ep = PgEndpoint::parse(
-            "jdbc:postgresql://db.example.com:6543/sales?currentSchema=app&sslmode=require&connectTimeout=3",
+            "jdbc:postgresql://db.example.com:6543/sales?currentSchema=app&sslmode=require&connectTimeout=3&ApplicationName=nightly",
             Some("ferry"),
             Some("s3cret"),
         )
@@ -664,6 +669,7 @@ mod tests {
         assert_eq!(ep.sslmode, SslMode::Require);
         assert_eq!(ep.current_schema.as_deref(), Some("app"));
         assert_eq!(ep.connect_timeout, Duration::from_secs(3));
+        assert_eq!(ep.application_name, "nightly");
         assert_eq!(ep.display(), "ferry@db.example.com:6543/sales");
         assert!(!format!("{ep:?}").contains("s3cret"));
     }

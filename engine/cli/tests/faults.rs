@@ -66,14 +66,16 @@ fn finish(child: Child) -> (Output, String) {
     (out, text)
 }
 
-/// Terminate one ferry backend that matches `cond` (a `pg_stat_activity` predicate),
-/// waiting up to 60 s for one. Returns `false` when the job ended first.
-fn terminate_one(cond: &str, child: &mut Child) -> bool {
+/// Terminate one backend of the job whose URL says `application_name=app` and that
+/// matches `cond` (a `pg_stat_activity` predicate), waiting up to 60 s for one (other
+/// tests' ferry sessions run at the same time: they are left alone). Returns `false` when
+/// the job ended first.
+fn terminate_one(app: &str, cond: &str, child: &mut Child) -> bool {
     let started = Instant::now();
     loop {
         let n = pg_i64(&format!(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'ferry' AND {cond} AND pid <> pg_backend_pid() LIMIT 1) t"
+             WHERE application_name = '{app}' AND {cond} AND pid <> pg_backend_pid() LIMIT 1) t"
         ));
         if n > 0 {
             return true;
@@ -130,7 +132,7 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
             "writer": {{"name": "postgresqlwriter", "parameter": {{
                 "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
                 "column": ["id", "name"], "truncate": true}}}}}}]}}}}"#,
-        url = pg_url(),
+        url = format!("{}?application_name=ferry_retry_kill", pg_url()),
         user = ep.user,
         password = ep.password().unwrap_or("")
     );
@@ -139,12 +141,15 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
     // staged plan opens one per split: `BEGIN`, then a COPY per batch). The source query
     // is slow, so both last for the whole split. The writer is killed after the reader's
     // failed attempt was rolled back, so the two cost two attempts, whichever channels.
+    let app = "ferry_retry_kill";
     let killed = terminate_one(
+        app,
         "state = 'active' AND query LIKE 'COPY (SELECT%'",
         &mut child,
     ) && {
         std::thread::sleep(Duration::from_millis(300));
         terminate_one(
+            app,
             "state = 'idle in transaction' AND query = 'BEGIN'",
             &mut child,
         )
