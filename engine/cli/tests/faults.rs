@@ -376,7 +376,10 @@ fn a_killed_two_phase_load_is_named_by_the_next_run_then_aborted() {
     let state = dir.path().join("runs");
     // Plain inserts, 2 channels, max_prepared_transactions > 0 → two-phase commit.
     let job = pg_job(dir.path(), schema, 20000, "");
-    let run = kill_mid_run(dir.path(), &job, &state, || true);
+    // Any point once the run directory exists (before it, there is no run to abort).
+    let run = kill_mid_run(dir.path(), &job, &state, || {
+        std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
+    });
     let s = state.to_str().unwrap();
     assert!(
         prepared_of(&run) == 0,
