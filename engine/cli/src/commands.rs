@@ -38,6 +38,11 @@ enum Command {
     ///
     /// Example: ferry validate testdata/jobs/seed-export-postgresql-to-odps.json
     Validate(JobArgs),
+    /// Compare what the source gives (after where, constants and transforms) with what the
+    /// target holds: row counts and an order-independent content digest; exit 1 on a mismatch.
+    ///
+    /// Example: ferry verify jobs/pg-to-pg.json
+    Verify(JobArgs),
     /// Manage named datasources (the catalog).
     ///
     /// Example: ferry datasource add l_PostGreSql --type postgresql --jdbc-url jdbc:postgresql://127.0.0.1:5432/postgres --username postgres --password-env PGPASSWORD
@@ -224,6 +229,10 @@ struct RunArgs {
     /// receipt per finished split (removed when it commits or rolls back; see `ferry runs`).
     #[arg(long, value_name = "DIR", default_value = ferry_runtime::state::DEFAULT_ROOT)]
     state: PathBuf,
+    /// After a successful run, compare source and target as `ferry verify` does; exit 1 on
+    /// a mismatch.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +318,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
     let res = match cli.command {
         Command::Run(a) => cmd_run(a).await,
         Command::Validate(a) => cmd_validate(a).await,
+        Command::Verify(a) => cmd_verify(a).await,
         Command::Datasource(d) => cmd_datasource(d).await,
         Command::Preview(a) => cmd_preview(a).await,
         Command::Sql(a) => cmd_sql(a).await,
@@ -549,6 +559,22 @@ fn cancel_on_signal() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
+async fn cmd_verify(a: JobArgs) -> Result<i32> {
+    let catalog = load_catalog(a.catalog.as_deref())?;
+    let mut exit = 0;
+    for vars in var_contexts(&a)? {
+        let job = load_job_with(&a.job, &vars, Some(&*catalog))?;
+        let mut warnings = job.warnings.clone();
+        check_job(&job, &catalog, &mut warnings)?;
+        let report = crate::verify::verify_job(&job, &catalog).await?;
+        print!("{report}");
+        if !report.ok {
+            exit = 1;
+        }
+    }
+    Ok(exit)
+}
+
 async fn cmd_run(a: RunArgs) -> Result<i32> {
     let catalog = load_catalog(a.job.catalog.as_deref())?;
     let cancel = cancel_on_signal();
@@ -624,6 +650,14 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             eprintln!("error: {e}");
             exit = e.exit_code().max(1);
             break;
+        }
+        if a.verify {
+            let report = crate::verify::verify_job(&job, &catalog).await?;
+            eprint!("{report}");
+            if !report.ok {
+                exit = 1;
+                break;
+            }
         }
         if a.fail_on_dirty && summaries.last().is_some_and(|s| s.records_dirty > 0) {
             exit = 3;

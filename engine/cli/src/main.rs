@@ -9,6 +9,7 @@ mod pglocal;
 mod registry;
 mod runs;
 mod ui;
+mod verify;
 
 use clap::Parser;
 

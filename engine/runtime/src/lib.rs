@@ -10,6 +10,7 @@
 pub mod state;
 pub mod summary;
 pub mod throttle;
+pub mod verify;
 
 mod run;
 
