@@ -454,6 +454,12 @@ impl Writer for ParquetWriter {
         .map_err(|e| Error::internal(format!("parquet writer prepare: {e}")))?
     }
 
+    /// Resume: the temporary files an earlier process of the run finished are in its
+    /// receipts, and commit renames them with the new ones; nothing else to take over.
+    async fn attach(&self, _prepared: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+
     async fn open(&self, _channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
         Ok(Box::new(ParquetSink {
             state: Some(Box::new(SinkState {
@@ -694,7 +700,13 @@ impl SinkState {
         let Some(f) = self.open.remove(dir) else {
             return Ok(());
         };
-        f.writer.close().map_err(|e| write_error(&f.target, e))?;
+        // Synced: a receipt is durable, and a resumed run commits the file.
+        let file = f
+            .writer
+            .into_inner()
+            .map_err(|e| write_error(&f.target, e))?;
+        file.sync_all()
+            .map_err(|e| io_error("syncing", &f.temp, e))?;
         let bytes = std::fs::metadata(&f.temp)
             .map_err(|e| io_error("reading", &f.temp, e))?
             .len();
@@ -728,7 +740,7 @@ impl SinkState {
             .ok_or_else(|| Error::internal("parquet writer: end without begin"))?;
         let done = std::mem::take(&mut self.done);
         let bytes = done.iter().map(|f| f.bytes).sum();
-        Receipt::new(split, self.rows, bytes, Durability::Process).with_payload(&done)
+        Receipt::new(split, self.rows, bytes, Durability::Durable).with_payload(&done)
     }
 
     /// Delete the split's files, open and closed.

@@ -233,6 +233,10 @@ struct RunArgs {
     /// a mismatch.
     #[arg(long)]
     verify: bool,
+    /// Finish this job's run that died (killed, OOM, reboot; see `ferry runs`): splits it
+    /// staged durably are not read again, the rest run, then one commit.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -605,10 +609,19 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
                 chrono::Local::now().format("%Y%m%d%H%M%S")
             ))
         });
-        for p in crate::runs::predecessors(&a.state, &a.job.job) {
+        let resumed = if a.resume {
+            Some(crate::runs::to_resume(&a.state, &a.job, &bizdate)?)
+        } else {
+            None
+        };
+        for p in crate::runs::predecessors(&a.state, &a.job.job)
+            .into_iter()
+            .filter(|p| Some(&p.record.run_id) != resumed.as_ref())
+        {
             eprintln!(
                 "warning: an earlier run of this job, {} (started {}, {} of {} splits done), {}; \
-                 what it staged is still there: `ferry runs abort {} --state {}` drops it",
+                 what it staged is still there: `ferry run --resume` finishes it, \
+                 `ferry runs abort {} --state {}` drops it",
                 p.record.run_id,
                 p.record.started,
                 p.done,
@@ -625,6 +638,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         let invocation = crate::runs::Invocation::new(&a.job, &bizdate);
         let opts = RunOptions {
             state: Some(invocation.state(&a.state)?),
+            resume: resumed.is_some(),
             dirty_file: Some(dirty_file),
             progress_every: (a.progress_secs > 0)
                 .then(|| std::time::Duration::from_secs(a.progress_secs)),
@@ -637,7 +651,9 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             channels: job.settings.channels,
             job_name: job.name.clone(),
             source_schema: None,
-            run_id: ferry_core::plugin::new_run_id(),
+            run_id: resumed
+                .clone()
+                .unwrap_or_else(ferry_core::plugin::new_run_id),
         };
         let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
         if multiple {

@@ -103,6 +103,26 @@ pub(crate) fn predecessors(root: &Path, job: &Path) -> Vec<RunInfo> {
         .collect()
 }
 
+/// The run `ferry run --resume` takes over: the newest abandoned run of this job file for
+/// this business date and these `-p` values.
+pub(crate) fn to_resume(root: &Path, a: &JobArgs, bizdate: &str) -> Result<String> {
+    let me = Invocation::new(a, bizdate);
+    let found = state::list(root)?.into_iter().rfind(|r| {
+        r.liveness == Liveness::Abandoned
+            && serde_json::from_value::<Invocation>(r.record.invocation.clone())
+                .is_ok_and(|i| i.job == me.job && i.bizdate == me.bizdate && i.params == me.params)
+    });
+    match found {
+        Some(r) => Ok(r.record.run_id),
+        None => Err(Error::config(format!(
+            "--resume: no abandoned run of {} for business date {bizdate} in {} (see `ferry runs --state {}`)",
+            a.job.display(),
+            root.display(),
+            root.display()
+        ))),
+    }
+}
+
 pub(crate) async fn cmd(a: RunsArgs) -> Result<i32> {
     match a.cmd.unwrap_or(RunsCmd::List) {
         RunsCmd::List => list(&a.state),

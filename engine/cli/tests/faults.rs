@@ -310,7 +310,11 @@ fn pg_job(dir: &Path, schema: &str, rows: u32, writer_extra: &str) -> std::path:
          INSERT INTO {schema}.dst VALUES (-1, 'old');"
     ));
     let q = |cond: &str| {
-        format!("SELECT id, name FROM {schema}.src WHERE {cond} AND pg_sleep(0.0002) IS NOT NULL")
+        // OFFSET 0 keeps the range inside: only the split's rows sleep.
+        format!(
+            "SELECT id, name FROM (SELECT id, name FROM {schema}.src WHERE {cond} OFFSET 0) s \
+             WHERE pg_sleep(0.0002) IS NOT NULL"
+        )
     };
     let job = format!(
         r#"{{"job": {{"setting": {{"speed": {{"channel": 2}}}},
@@ -459,4 +463,112 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
+    let schema = "resume_pq";
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, 4000) g;"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    let out_dir = dir.path().join("out");
+    // One channel, four slow splits of 1,000 rows (about 1 s each), one after the other.
+    let splits: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                "\"SELECT id, name FROM (SELECT id, name FROM {schema}.src WHERE id > {} AND id <= {} OFFSET 0) s \
+                 WHERE pg_sleep(0.0002) IS NOT NULL\"",
+                i * 1000,
+                (i + 1) * 1000
+            )
+        })
+        .collect();
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": 1}}}}, "content": [{{
+            "reader": {{"name": "postgresqlreader", "parameter": {{
+                "connection": [{{"jdbcUrl": ["{url}"], "querySql": [{q}]}}]}}}},
+            "writer": {{"name": "parquet", "parameter": {{"path": "{out}", "writeMode": "truncate"}}}}}}]}}}}"#,
+        url = pg_url(),
+        q = splits.join(", "),
+        out = out_dir.display()
+    );
+    let path = dir.path().join("resume.json");
+    std::fs::write(&path, job).unwrap();
+    let receipts = |state: &Path| {
+        std::fs::read_dir(state)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                std::fs::read_dir(run.path().join("receipts")).is_ok_and(|mut r| {
+                    r.any(|f| f.is_ok_and(|f| !f.file_name().to_string_lossy().starts_with('.')))
+                })
+            })
+    };
+    // Killed once a split is staged (its receipt written), before the last one.
+    let run = kill_mid_run(dir.path(), &path, &state, || receipts(&state));
+    let s = state.to_str().unwrap();
+    let (code, out, err) = ferry(&[
+        "run",
+        path.to_str().unwrap(),
+        "--progress-secs",
+        "0",
+        "--state",
+        s,
+        "--resume",
+        "--verify",
+    ]);
+    let text = format!("{out}{err}");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("resumed run {run}: ")), "{text}");
+    let read: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Records read          : "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(
+        read < 4000 && read.is_multiple_of(1000),
+        "the resumed run read only the splits not staged before: {text}"
+    );
+    assert!(
+        text.contains("Verify                : ok: the target holds exactly"),
+        "{text}"
+    );
+    let hidden: Vec<_> = walk(&out_dir)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
+    let (_, out, _) = ferry(&["runs", "--state", s]);
+    assert!(out.contains("no runs"), "{out}");
+    // Nothing left to resume.
+    let (code, out, err) = ferry(&["run", path.to_str().unwrap(), "--state", s, "--resume"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("--resume: no abandoned run"), "{err}");
+}
+
+#[test]
+fn a_postgresql_run_that_died_is_not_resumed_but_can_be_aborted() {
+    let schema = "resume_pg";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    let job = pg_job(dir.path(), schema, 20000, r#", "truncate": true"#);
+    let run = kill_mid_run(dir.path(), &job, &state, || stage_tables(schema) > 0);
+    let s = state.to_str().unwrap();
+    let (code, out, err) = ferry(&["run", job.to_str().unwrap(), "--state", s, "--resume"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot resume run {run} with the postgresql writer"
+        )),
+        "{err}"
+    );
+    // Refused, not lost: the run is still there to abort.
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(stage_tables(schema), 0);
 }

@@ -58,6 +58,10 @@ pub struct RunOptions {
     /// Keep the run's state in a run directory (see [`crate::state`]) while it runs.
     /// `None`: nothing on disk (demo, bench, tests).
     pub state: Option<crate::state::StateOptions>,
+    /// Resume the run `BuildContext::run_id` names, from its directory under `state`:
+    /// the writer takes over what it staged, splits with a durable receipt are not read
+    /// again, the rest run, then one commit covers all.
+    pub resume: bool,
 }
 
 impl Default for RunOptions {
@@ -72,6 +76,7 @@ impl Default for RunOptions {
             bizdate: None,
             cancel: None,
             state: None,
+            resume: false,
         }
     }
 }
@@ -256,6 +261,12 @@ async fn run_inner(
     summary.splits = plan.splits.len();
     summary.channels = plan.channels;
     let state = match &opts.state {
+        Some(o) if opts.resume => Some(Arc::new(resume_dir(o, &ctx.run_id, &plan)?)),
+        None if opts.resume => {
+            return Err(Error::config(
+                "resuming needs the run's directory (--state)",
+            ))
+        }
         Some(o) => Some(Arc::new(RunDir::create(
             o,
             &ctx.run_id,
@@ -282,6 +293,35 @@ async fn run_inner(
         }
     }
     result
+}
+
+/// Open the run directory of the run to resume, check that the job still plans the same
+/// splits, and take the run over.
+fn resume_dir(o: &crate::state::StateOptions, run_id: &str, plan: &JobPlan) -> Result<RunDir> {
+    let dir = RunDir::open(&o.root, run_id)?;
+    let rec = dir.record()?;
+    let now: Vec<(usize, &str)> = plan
+        .splits
+        .iter()
+        .map(|s| (s.index, s.description.as_str()))
+        .collect();
+    let then: Vec<(usize, &str)> = rec
+        .splits
+        .iter()
+        .map(|s| (s.index, s.description.as_str()))
+        .collect();
+    if now != then {
+        let why = match now.iter().zip(&then).find(|(a, b)| a != b) {
+            Some((a, b)) => format!("split {} was \"{}\", now \"{}\"", b.0, b.1, a.1),
+            None => format!("{} splits then, {} now", then.len(), now.len()),
+        };
+        return Err(Error::config(format!(
+            "cannot resume run {run_id}: the job plans other splits than it did ({why}); \
+             drop what the run staged with `ferry runs abort {run_id}` and run the job again"
+        )));
+    }
+    dir.take_over()?;
+    Ok(dir)
 }
 
 /// Undo what the writer staged; the run directory goes with it, or, when the rollback
@@ -324,23 +364,58 @@ async fn run_planned(
     summary: &mut Summary,
     state: &Option<Arc<RunDir>>,
 ) -> Result<()> {
-    let prepared = match plan.writer.prepare(&plan.splits).await {
-        Ok(p) => p,
-        Err(e) => {
-            abort_writer(plan.writer.as_ref(), Vec::new(), state).await;
-            return Err(e.context(format!("writer {}", job.writer.plugin)));
+    // Resume: the splits an earlier process of this run staged durably.
+    let mut done: Vec<Receipt> = Vec::new();
+    match state {
+        Some(st) if opts.resume => {
+            let rec = st.record()?;
+            // Refused by a writer whose staged output died with its process: the run
+            // directory stays, for `ferry runs abort`.
+            plan.writer.attach(&rec.prepared).await.map_err(|e| {
+                e.context(format!(
+                    "cannot resume run {} with the {} writer",
+                    rec.run_id, job.writer.plugin
+                ))
+            })?;
+            done = st
+                .receipts()?
+                .into_iter()
+                .filter(|r| r.durability == ferry_core::plugin::Durability::Durable)
+                .collect();
+            let rows: u64 = done.iter().map(|r| r.rows).sum();
+            summary.notes.push(format!(
+                "resumed run {}: {} of {} splits ({rows} rows) were staged by an earlier process and not read again",
+                rec.run_id,
+                done.len(),
+                plan.splits.len()
+            ));
         }
-    };
-    if let Some(st) = state {
-        st.update(|r| r.prepared = prepared)?;
+        _ => {
+            let prepared = match plan.writer.prepare(&plan.splits).await {
+                Ok(p) => p,
+                Err(e) => {
+                    abort_writer(plan.writer.as_ref(), Vec::new(), state).await;
+                    return Err(e.context(format!("writer {}", job.writer.plugin)));
+                }
+            };
+            if let Some(st) = state {
+                st.update(|r| r.prepared = prepared)?;
+            }
+        }
     }
 
     let throttle = Arc::new(Throttle::new(
         job.settings.bytes_per_sec,
         job.settings.records_per_sec,
     ));
-    let queue: Arc<Mutex<VecDeque<Split>>> =
-        Arc::new(Mutex::new(plan.splits.iter().cloned().collect()));
+    let skip: std::collections::HashSet<usize> = done.iter().map(|r| r.split).collect();
+    let queue: Arc<Mutex<VecDeque<Split>>> = Arc::new(Mutex::new(
+        plan.splits
+            .iter()
+            .filter(|s| !skip.contains(&s.index))
+            .cloned()
+            .collect(),
+    ));
     let total_splits = plan.splits.len();
 
     let progress = opts.progress_every.map(|every| {
@@ -378,7 +453,7 @@ async fn run_planned(
     // Every producer task holds a clone of `alive`; when all are gone, no reader work
     // is left running (on failure and cancel too), and the reader can be closed.
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
-    let receipts: Arc<Mutex<Vec<Receipt>>> = Arc::new(Mutex::new(Vec::new()));
+    let receipts: Arc<Mutex<Vec<Receipt>>> = Arc::new(Mutex::new(done));
     let mut workers: JoinSet<Result<()>> = JoinSet::new();
     // The channels' dirty records are held per split attempt: sealed into the file when
     // the split ends, withdrawn when it is retried.
@@ -497,7 +572,7 @@ async fn run_planned(
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
             Some(w.saturating_sub(rejected))
         });
-    summary.notes = report.notes;
+    summary.notes.extend(report.notes);
     Ok(())
 }
 

@@ -162,6 +162,17 @@ impl RunDir {
         })
     }
 
+    /// Resume: this process takes the run over (its pid and host, status `running`).
+    pub fn take_over(&self) -> Result<()> {
+        self.update(|r| {
+            r.host = hostname();
+            r.pid = std::process::id();
+            r.pid_start = process_start(r.pid);
+            r.status = RunStatus::Running;
+            r.error = None;
+        })
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
