@@ -465,19 +465,24 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[test]
-fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
-    let schema = "resume_pq";
+/// A source of `splits` × 1,000 rows, each split about 1 s (its rows sleep), read over
+/// `channels` channels into `writer`; the job file's path.
+fn slow_split_job(
+    dir: &Path,
+    schema: &str,
+    splits: u32,
+    channels: u32,
+    writer: &str,
+) -> std::path::PathBuf {
     pg_exec(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
          CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, 4000) g;"
+         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {n}) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.dst VALUES (-1, 'old');",
+        n = splits * 1000
     ));
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("runs");
-    let out_dir = dir.path().join("out");
-    // One channel, four slow splits of 1,000 rows (about 1 s each), one after the other.
-    let splits: Vec<String> = (0..4)
+    let queries: Vec<String> = (0..splits)
         .map(|i| {
             format!(
                 "\"SELECT id, name FROM (SELECT id, name FROM {schema}.src WHERE id > {} AND id <= {} OFFSET 0) s \
@@ -488,33 +493,38 @@ fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
         })
         .collect();
     let job = format!(
-        r#"{{"job": {{"setting": {{"speed": {{"channel": 1}}}}, "content": [{{
+        r#"{{"job": {{"setting": {{"speed": {{"channel": {channels}}}}}, "content": [{{
             "reader": {{"name": "postgresqlreader", "parameter": {{
                 "connection": [{{"jdbcUrl": ["{url}"], "querySql": [{q}]}}]}}}},
-            "writer": {{"name": "parquet", "parameter": {{"path": "{out}", "writeMode": "truncate"}}}}}}]}}}}"#,
+            "writer": {writer}}}]}}}}"#,
         url = pg_url(),
-        q = splits.join(", "),
-        out = out_dir.display()
+        q = queries.join(", "),
     );
-    let path = dir.path().join("resume.json");
+    let path = dir.join(format!("{schema}.json"));
     std::fs::write(&path, job).unwrap();
-    let receipts = |state: &Path| {
-        std::fs::read_dir(state)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|run| {
-                std::fs::read_dir(run.path().join("receipts")).is_ok_and(|mut r| {
-                    r.any(|f| f.is_ok_and(|f| !f.file_name().to_string_lossy().starts_with('.')))
-                })
+    path
+}
+
+/// Whether a run under `state` wrote a split receipt.
+fn has_receipt(state: &Path) -> bool {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|run| {
+            std::fs::read_dir(run.path().join("receipts")).is_ok_and(|mut r| {
+                r.any(|f| f.is_ok_and(|f| !f.file_name().to_string_lossy().starts_with('.')))
             })
-    };
-    // Killed once a split is staged (its receipt written), before the last one.
-    let run = kill_mid_run(dir.path(), &path, &state, || receipts(&state));
+        })
+}
+
+/// `ferry run --resume --verify` after `run` was killed: it succeeds, says it resumed,
+/// reads only whole splits fewer than `total` rows, verifies exact and leaves no run.
+fn resume_exactly(job: &Path, state: &Path, run: &str, total: u64) {
     let s = state.to_str().unwrap();
     let (code, out, err) = ferry(&[
         "run",
-        path.to_str().unwrap(),
+        job.to_str().unwrap(),
         "--progress-secs",
         "0",
         "--state",
@@ -531,44 +541,85 @@ fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap();
     assert!(
-        read < 4000 && read.is_multiple_of(1000),
+        read < total && read.is_multiple_of(1000),
         "the resumed run read only the splits not staged before: {text}"
     );
     assert!(
         text.contains("Verify                : ok: the target holds exactly"),
         "{text}"
     );
-    let hidden: Vec<_> = walk(&out_dir)
-        .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
     let (_, out, _) = ferry(&["runs", "--state", s]);
     assert!(out.contains("no runs"), "{out}");
     // Nothing left to resume.
-    let (code, out, err) = ferry(&["run", path.to_str().unwrap(), "--state", s, "--resume"]);
+    let (code, out, err) = ferry(&["run", job.to_str().unwrap(), "--state", s, "--resume"]);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("--resume: no abandoned run"), "{err}");
 }
 
 #[test]
-fn a_postgresql_run_that_died_is_not_resumed_but_can_be_aborted() {
+fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    let out_dir = dir.path().join("out");
+    let writer = format!(
+        r#"{{"name": "parquet", "parameter": {{"path": "{}", "writeMode": "truncate"}}}}"#,
+        out_dir.display()
+    );
+    // One channel: the four splits one after the other; killed once one is staged.
+    let job = slow_split_job(dir.path(), "resume_pq", 4, 1, &writer);
+    let run = kill_mid_run(dir.path(), &job, &state, || has_receipt(&state));
+    resume_exactly(&job, &state, &run, 4000);
+    let hidden: Vec<_> = walk(&out_dir)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
+}
+
+#[test]
+fn a_killed_staged_postgresql_load_resumes_and_loads_exactly() {
     let schema = "resume_pg";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("runs");
-    let job = pg_job(dir.path(), schema, 20000, r#", "truncate": true"#);
-    let run = kill_mid_run(dir.path(), &job, &state, || stage_tables(schema) > 0);
+    // truncate → the staged plan: each split is committed into a staging table.
+    let writer = format!(
+        r#"{{"name": "postgresqlwriter", "parameter": {{
+            "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+            "column": ["id", "name"], "truncate": true}}}}"#,
+        url = pg_url()
+    );
+    let job = slow_split_job(dir.path(), schema, 6, 2, &writer);
+    let run = kill_mid_run(dir.path(), &job, &state, || has_receipt(&state));
+    resume_exactly(&job, &state, &run, 6000);
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 6000);
+    assert_eq!(
+        stage_tables(schema),
+        0,
+        "every staging table of the run is dropped"
+    );
+}
+
+#[test]
+fn a_two_phase_run_that_died_is_not_resumed_but_can_be_aborted() {
+    let schema = "resume_2pc";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("runs");
+    let job = pg_job(dir.path(), schema, 20000, "");
+    let run = kill_mid_run(dir.path(), &job, &state, || {
+        std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
+    });
     let s = state.to_str().unwrap();
     let (code, out, err) = ferry(&["run", job.to_str().unwrap(), "--state", s, "--resume"]);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(
         err.contains(&format!(
             "cannot resume run {run} with the postgresql writer"
-        )),
+        )) && err.contains("only the staged plan"),
         "{err}"
     );
     // Refused, not lost: the run is still there to abort.
     let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(stage_tables(schema), 0);
+    assert_eq!(prepared_of(&run), 0);
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1);
 }

@@ -159,12 +159,14 @@ struct Shared {
     encoder: CopyEncoder,
     plan: CommitPlan,
     /// The run id: names prepared transactions (`ferry_<run>_<channel>`) and staging
-    /// tables (`ferry_stage_<run>_<channel>`).
+    /// tables (`ferry_stage_<run>_<process>_<channel>`).
     tag: String,
+    /// Four hex digits unique to this process of the run.
+    process: String,
     /// Prepared transactions not yet committed or rolled back.
     prepared: Mutex<Vec<String>>,
-    /// Staging tables created (staged plan), with the splits committed into each.
-    staging: Mutex<Vec<StageTable>>,
+    /// Staging tables this process created (staged plan), quoted.
+    staging: Mutex<Vec<String>>,
     /// The collector handed to `open`, for rows rejected at commit (staged plan).
     dirty: Mutex<Option<DirtyCollector>>,
     /// The single plan's connection, its transaction still open, between `finish` and
@@ -172,19 +174,12 @@ struct Shared {
     held: Mutex<Option<tokio_postgres::Client>>,
 }
 
-/// One channel's staging table (staged plan).
-#[derive(Debug, Clone)]
-struct StageTable {
-    channel: usize,
-    /// `schema.ferry_stage_<tag>_<channel>`, quoted.
-    name: String,
-    /// Splits committed into it, in order.
-    splits: Vec<StagedSplit>,
-}
-
 /// A split staged in a channel's staging table: its rows are `ferry_rn` `[first_rn, end_rn)`.
-#[derive(Debug, Clone)]
+/// The payload of the staged plan's (durable) receipts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct StagedSplit {
+    /// The staging table, quoted.
+    table: String,
     index: usize,
     description: String,
     first_rn: i64,
@@ -275,6 +270,14 @@ impl PostgresWriter {
         if tag.is_empty() {
             return Err(Error::internal(format!("{ctx}: an empty run id")));
         }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let process = format!(
+            "{:04x}",
+            (nanos ^ std::process::id().rotate_left(16)) & 0xffff
+        );
         Ok(PostgresWriter {
             inner: Arc::new(Shared {
                 target: format!("{}.{}", quote_ident(&nsp), quote_ident(&rel)),
@@ -285,6 +288,7 @@ impl PostgresWriter {
                 pk,
                 plan,
                 tag,
+                process,
                 endpoint,
                 cfg,
                 prepared: Mutex::new(Vec::new()),
@@ -371,23 +375,6 @@ impl PostgresWriter {
         })
     }
 
-    async fn drop_staging(&self, client: &tokio_postgres::Client) -> Result<()> {
-        let tables: Vec<String> = lock(&self.inner.staging)?
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
-        for t in tables {
-            client
-                .batch_execute(&format!("DROP TABLE IF EXISTS {t}"))
-                .await
-                .map_err(|e| {
-                    pg_error(&format!("{}: dropping staging table {t}", self.ctx()), &e)
-                })?;
-        }
-        lock(&self.inner.staging)?.clear();
-        Ok(())
-    }
-
     /// The staged plan's commit: the rows of the receipts' splits, channel by channel.
     async fn commit_staged(
         &self,
@@ -398,28 +385,55 @@ impl PostgresWriter {
         let dirty = lock(&s.dirty)?
             .clone()
             .unwrap_or_else(DirtyCollector::in_memory);
-        let mut tables = lock(&s.staging)?.clone();
-        tables.sort_by_key(|t| t.channel);
-        let wanted: std::collections::HashSet<usize> = receipts.iter().map(|r| r.split).collect();
-        let mut found = std::collections::HashSet::new();
+        // This process's staging tables; a resumed run's receipts also name the tables an
+        // earlier process of the run filled.
+        let mine: std::collections::HashSet<String> = lock(&s.staging)?.iter().cloned().collect();
+        let mut by_table: std::collections::BTreeMap<String, Vec<StagedSplit>> =
+            std::collections::BTreeMap::new();
+        for r in receipts {
+            let sp: StagedSplit = r.decode()?;
+            by_table.entry(sp.table.clone()).or_default().push(sp);
+        }
         // (staging table, its splits, ferry_rn ranges to merge: adjacent splits coalesced)
         let mut staged = Vec::new();
-        for t in tables {
+        for (table, mut splits) in by_table {
+            splits.sort_by_key(|sp| sp.first_rn);
             let mut ranges: Vec<(i64, i64)> = Vec::new();
-            for sp in t.splits.iter().filter(|sp| wanted.contains(&sp.index)) {
-                found.insert(sp.index);
+            for sp in &splits {
                 match ranges.last_mut() {
                     Some(last) if last.1 == sp.first_rn => last.1 = sp.end_rn,
                     _ => ranges.push((sp.first_rn, sp.end_rn)),
                 }
             }
-            staged.push((t.name, t.splits, ranges));
-        }
-        if let Some(missing) = wanted.iter().find(|i| !found.contains(i)) {
-            return Err(Error::internal(format!(
-                "{}: a receipt names split {missing}, which no staging table of this writer holds",
-                self.ctx()
-            )));
+            if !mine.contains(&table) {
+                // Staged by a process that died: an UNLOGGED table is emptied by a server
+                // crash, so check that every receipted row is still there.
+                let expected: i64 = ranges.iter().map(|(lo, hi)| hi - lo).sum();
+                let mut held = 0i64;
+                for (lo, hi) in &ranges {
+                    let row = client
+                        .query_one(
+                            &format!(
+                                "SELECT count(*) FROM {table} WHERE ferry_rn >= $1 AND ferry_rn < $2"
+                            ),
+                            &[lo, hi],
+                        )
+                        .await
+                        .map_err(|e| {
+                            pg_error(&format!("{}: staging table {table}", self.ctx()), &e)
+                        })?;
+                    held += row.get::<_, i64>(0);
+                }
+                if held != expected {
+                    return Err(Error::config(format!(
+                        "{}: staging table {table} holds {held} of the {expected} rows an earlier \
+                         process staged (a server restart empties UNLOGGED tables): abort the run \
+                         (`ferry runs abort`) and run the job again",
+                        self.ctx()
+                    )));
+                }
+            }
+            staged.push((table, splits, ranges));
         }
         client
             .batch_execute("BEGIN")
@@ -460,9 +474,11 @@ impl PostgresWriter {
                     .batch_execute("COMMIT")
                     .await
                     .map_err(|e| pg_error(&format!("{}: commit", self.ctx()), &e))?;
-                if let Err(e) = self.drop_staging(client).await {
+                // Every staging table of the run, an earlier process's too.
+                if let Err(e) = self.sweep(client).await {
                     tracing::warn!("{e}");
                 }
+                lock(&s.staging)?.clear();
                 Ok(rows)
             }
             Err(e) => {
@@ -564,6 +580,22 @@ impl Writer for PostgresWriter {
         Ok(serde_json::Value::Null)
     }
 
+    /// Resume (staged plan only): the splits an earlier process of the run committed into
+    /// its staging tables are in its receipts, and commit merges them with this process's;
+    /// the tables are found by the run id. The other plans keep a split's rows in a
+    /// transaction that died with its process.
+    async fn attach(&self, _prepared: &serde_json::Value) -> Result<()> {
+        if self.inner.plan == CommitPlan::Staged {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "this load uses {}: its rows died with the process that held them; only the staged \
+             plan (truncate, preSql, postSql, writeMode update / ignore, or a server without \
+             prepared transactions, with several channels) can resume",
+            self.describe_plan().unwrap_or_default()
+        )))
+    }
+
     async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
         let s = self.inner.clone();
         {
@@ -583,7 +615,11 @@ impl Writer for PostgresWriter {
         let mut staging = None;
         match s.plan {
             CommitPlan::Staged => {
-                let name = format!("{}.ferry_stage_{}_{channel}", s.schema_q, s.tag);
+                // `_<process>`: a resumed run's tables beside the dead process's.
+                let name = format!(
+                    "{}.ferry_stage_{}_{}_{channel}",
+                    s.schema_q, s.tag, s.process
+                );
                 client
                     .batch_execute(&format!(
                         "CREATE UNLOGGED TABLE {name} AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
@@ -591,11 +627,7 @@ impl Writer for PostgresWriter {
                     ))
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: creating staging table {name}"), &e))?;
-                lock(&s.staging)?.push(StageTable {
-                    channel,
-                    name: name.clone(),
-                    splits: Vec::new(),
-                });
+                lock(&s.staging)?.push(name.clone());
                 staging = Some(name);
             }
             CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel => {
@@ -1320,16 +1352,19 @@ impl BatchSink for PgSink {
                 self.exec("COMMIT").await?;
                 let first = self.split.as_ref().map(|s| s.first_rn).unwrap_or(0);
                 let end = first + self.rows_seen as i64;
-                let mut st = lock(&self.shared.staging)?;
-                if let Some(t) = st.iter_mut().find(|t| t.channel == self.channel) {
-                    t.splits.push(StagedSplit {
-                        index,
-                        description,
-                        first_rn: first,
-                        end_rn: end,
-                    });
-                }
                 self.next_rn = end;
+                self.split = None;
+                // Committed into the staging table: a later process of the run (resume)
+                // commits it from this receipt.
+                let staged = StagedSplit {
+                    table: self.staging.clone().unwrap_or_default(),
+                    index,
+                    description,
+                    first_rn: first,
+                    end_rn: end,
+                };
+                return Receipt::new(index, self.accepted, self.bytes, Durability::Durable)
+                    .with_payload(&staged);
             }
             _ => self.exec("RELEASE SAVEPOINT ferry_split").await?,
         }
