@@ -708,6 +708,8 @@ impl BatchSink for OdpsSink {
         let mut ids = std::mem::take(&mut self.blocks);
         if let Some(b) = self.current.take() {
             ids.push(b.upload.id());
+            // Aborted mid-body, and gone, before the block is written again empty.
+            b.upload.cancel().await;
         }
         self.split = None;
         self.rows = 0;

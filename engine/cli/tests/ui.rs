@@ -23,12 +23,17 @@ const PG_SECRET: &str = "pg-secret-never-shown-0815";
 async fn ensure_role() {
     let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
     let c = ep.connect().await.unwrap();
-    // tests run in parallel: a concurrent CREATE may fail, the ALTER settles it
-    let _ = c
-        .batch_execute(&format!("CREATE ROLE {PG_USER} LOGIN SUPERUSER"))
-        .await;
+    // Tests run in parallel: one transaction-level advisory lock makes the CREATE / ALTER
+    // of the shared role one at a time ("tuple concurrently updated" otherwise).
     c.batch_execute(&format!(
-        "ALTER ROLE {PG_USER} LOGIN SUPERUSER PASSWORD '{PG_SECRET}'"
+        "BEGIN; SELECT pg_advisory_xact_lock(815);
+         DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_USER}') THEN
+             CREATE ROLE {PG_USER} LOGIN SUPERUSER;
+           END IF;
+         END $$;
+         ALTER ROLE {PG_USER} LOGIN SUPERUSER PASSWORD '{PG_SECRET}';
+         COMMIT;"
     ))
     .await
     .unwrap();

@@ -446,6 +446,16 @@ impl std::fmt::Debug for BlockUpload {
     }
 }
 
+impl Drop for BlockUpload {
+    /// A block neither finished nor cancelled (an error on the way) is aborted, not left
+    /// to complete with part of its data.
+    fn drop(&mut self) {
+        if let Some(h) = self.put.take() {
+            h.abort();
+        }
+    }
+}
+
 fn body_of(rx: mpsc::Receiver<Bytes>) -> reqwest::Body {
     let s = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -525,6 +535,17 @@ impl BlockUpload {
                 self.tx = None;
             }
         }
+    }
+
+    /// Give the block up: the PUT is aborted while its body is still open, so the
+    /// server never sees a complete block, and it is gone before this returns (a block
+    /// written again under the same id cannot be overtaken by this one).
+    pub async fn cancel(mut self) {
+        if let Some(h) = self.put.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.tx = None;
     }
 
     /// End the block: wait for the PUT, re-sending the whole block on transient
