@@ -528,6 +528,21 @@ impl ParquetSink {
         Ok(())
     }
 
+    /// Close the file, leaving it under its temporary name until
+    /// [`ClosedFile::commit`]; dropped uncommitted, it is removed.
+    pub fn close(mut self) -> Result<ClosedFile, String> {
+        if let Some(w) = self.writer.take() {
+            w.close()
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        }
+        Ok(ClosedFile {
+            path: self.path.clone(),
+            tmp: self.tmp.clone(),
+            rows: self.rows,
+            placed: false,
+        })
+    }
+
     /// Close the file and move it into place; returns the row count.
     pub fn finish(mut self) -> Result<u64, String> {
         if let Some(w) = self.writer.take() {
@@ -536,6 +551,32 @@ impl ParquetSink {
         }
         fs::rename(&self.tmp, &self.path).map_err(|e| io(self.path.display(), e))?;
         Ok(self.rows)
+    }
+}
+
+/// A written file under its temporary name (see [`ParquetSink::close`]).
+#[derive(Debug)]
+pub struct ClosedFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    rows: u64,
+    placed: bool,
+}
+
+impl ClosedFile {
+    /// Move it into place; returns its row count.
+    pub fn commit(mut self) -> Result<u64, String> {
+        fs::rename(&self.tmp, &self.path).map_err(|e| io(self.path.display(), e))?;
+        self.placed = true;
+        Ok(self.rows)
+    }
+}
+
+impl Drop for ClosedFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 

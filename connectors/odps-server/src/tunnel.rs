@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,8 +228,7 @@ fn write_block(
     coding: Option<Compression>,
     rx: mpsc::Receiver<Result<Bytes, String>>,
     path: &std::path::Path,
-    complete: &AtomicBool,
-) -> Result<(u64, Duration), String> {
+) -> Result<(store::ClosedFile, Duration), String> {
     let cols = meta.typed_columns()?;
     let schema = meta.arrow_schema()?;
     let mut dec = if arrow {
@@ -265,12 +264,6 @@ fn write_block(
     loop {
         let n = input.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
-            // The end of the channel is the end of the body only when the PUT read it
-            // whole; a PUT dropped with its connection (the client gave the block up)
-            // must not store what had arrived, over a later PUT of the same block.
-            if !complete.load(Ordering::SeqCst) {
-                return Err("the PUT ended before its body did".into());
-            }
             break;
         }
         dec.push(&buf[..n]).map_err(|e| e.to_string())?;
@@ -282,9 +275,12 @@ fn write_block(
         write(&mut sink, b)?;
     }
     let t = Instant::now();
-    let rows = sink.finish()?;
+    // Closed, not yet in place: the PUT moves it there once it has read the whole body.
+    // A PUT dropped with its connection (the client gave the block up) drops this, and
+    // the file, so it cannot land over a later PUT of the same block.
+    let closed = sink.close()?;
     storage += t.elapsed();
-    Ok((rows, storage))
+    Ok((closed, storage))
 }
 
 pub(crate) async fn put_block(
@@ -315,12 +311,10 @@ pub(crate) async fn put_block(
         .map_err(internal)?
         .join(format!("{block}.parquet"));
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(CHANNEL_CHUNKS);
-    let complete = Arc::new(AtomicBool::new(false));
     let worker = {
         let meta = u.meta.clone();
         let arrow = r.has("arrow");
-        let complete = Arc::clone(&complete);
-        tokio::task::spawn_blocking(move || write_block(&meta, arrow, coding, rx, &path, &complete))
+        tokio::task::spawn_blocking(move || write_block(&meta, arrow, coding, rx, &path))
     };
     // forward the (chunked) body, with the optional injected connection drop
     let mut stream = r.take_body().into_data_stream();
@@ -360,12 +354,12 @@ pub(crate) async fn put_block(
             break; // the worker failed; its error is the answer
         }
     }
-    complete.store(true, Ordering::SeqCst);
     drop(tx);
-    let (records, storage) = worker
+    let (closed, storage) = worker
         .await
         .map_err(|e| internal(format!("block writer: {e}")))?
         .map_err(|e| bad(format!("block {block}: {e}")))?;
+    let records = closed.commit().map_err(internal)?;
     let mut st = lock(&u.state);
     if st.status != "normal" {
         return Err(bad(format!(
