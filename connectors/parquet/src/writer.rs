@@ -251,7 +251,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Data files under `dir`: names starting with `.` or `_` (temporary files, `_SUCCESS`)
+/// are skipped, folders too.
 fn visible_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let visible = |n: &str| !(n.starts_with('.') || n.starts_with('_'));
+    files_under(dir, recursive, &visible, &visible, out)
+}
+
+/// Files under `dir` whose name `keep` takes, descending (when `recursive`) into the
+/// folders whose name `enter` takes. A missing `dir` holds none.
+fn files_under(
+    dir: &Path,
+    recursive: bool,
+    enter: &dyn Fn(&str) -> bool,
+    keep: &dyn Fn(&str) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -260,16 +275,13 @@ fn visible_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<
     for entry in rd {
         let entry = entry.map_err(|e| io_error("listing", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
-        }
         let p = entry.path();
         let ft = entry.file_type().map_err(|e| io_error("reading", &p, e))?;
         if ft.is_dir() {
-            if recursive {
-                visible_files(&p, true, out)?;
+            if recursive && enter(&name) {
+                files_under(&p, true, enter, keep, out)?;
             }
-        } else {
+        } else if keep(&name) {
             out.push(p);
         }
     }
@@ -383,7 +395,13 @@ impl ParquetWriter {
         // Temporary files of this run that an earlier process of it left (killed).
         let mut left = Vec::new();
         let prefix = format!(".ferry-tmp-{}-", self.cfg.run_tag);
-        if let Err(e) = run_temp_files(&self.cfg.root, &prefix, &mut left) {
+        if let Err(e) = files_under(
+            &self.cfg.root,
+            true,
+            &|_| true,
+            &|n| n.starts_with(&prefix),
+            &mut left,
+        ) {
             first_err.get_or_insert(e);
         }
         for t in left {
@@ -396,26 +414,6 @@ impl ParquetWriter {
         remove_empty_dirs(&lock(&self.created_dirs));
         first_err.map_or(Ok(()), Err)
     }
-}
-
-/// Files under `dir` (recursively) whose name starts with `prefix`.
-fn run_temp_files(dir: &Path, prefix: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_error("listing", dir, e)),
-    };
-    for entry in rd {
-        let entry = entry.map_err(|e| io_error("listing", dir, e))?;
-        let p = entry.path();
-        let ft = entry.file_type().map_err(|e| io_error("reading", &p, e))?;
-        if ft.is_dir() {
-            run_temp_files(&p, prefix, out)?;
-        } else if entry.file_name().to_string_lossy().starts_with(prefix) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]

@@ -497,13 +497,7 @@ pub(crate) struct PlanReport {
 
 /// Connect both sides and plan the splits, as `ferry validate` does (no data moves).
 pub(crate) async fn plan_job(job: &Job, catalog: &Arc<Catalog>) -> Result<PlanReport> {
-    let ctx = BuildContext {
-        catalog: Arc::clone(catalog),
-        channels: job.settings.channels,
-        job_name: job.name.clone(),
-        source_schema: None,
-        run_id: ferry_core::plugin::new_run_id(),
-    };
+    let ctx = BuildContext::for_job(Arc::clone(catalog), job);
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(job, &plugins, &ctx).await?;
     let report = PlanReport {
@@ -646,15 +640,10 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             cancel: Some(cancel.clone()),
             ..Default::default()
         };
-        let ctx = BuildContext {
-            catalog: Arc::clone(&catalog),
-            channels: job.settings.channels,
-            job_name: job.name.clone(),
-            source_schema: None,
-            run_id: resumed
-                .clone()
-                .unwrap_or_else(ferry_core::plugin::new_run_id),
-        };
+        let mut ctx = BuildContext::for_job(Arc::clone(&catalog), &job);
+        if let Some(run) = &resumed {
+            ctx.run_id = run.clone();
+        }
         let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
         if multiple {
             eprintln!("== business date {bizdate} ==");

@@ -114,13 +114,7 @@ async fn run_seed(
     );
     let job = parse_job(text, title, &vars)?;
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
-    let ctx = BuildContext {
-        catalog: Arc::clone(catalog),
-        channels: job.settings.channels,
-        job_name: job.name.clone(),
-        source_schema: None,
-        run_id: ferry_core::plugin::new_run_id(),
-    };
+    let ctx = BuildContext::for_job(Arc::clone(catalog), &job);
     let opts = RunOptions {
         dirty_file: Some(dir.join(format!("{title}.dirty.jsonl"))),
         progress_every: None,

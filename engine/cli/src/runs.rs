@@ -170,12 +170,8 @@ fn list(root: &Path) -> Result<i32> {
 
 async fn abort(root: &Path, id: &str) -> Result<i32> {
     let dir = RunDir::open(root, id)?;
-    let info = state::list(root)?
-        .into_iter()
-        .find(|r| r.record.run_id == id)
-        .ok_or_else(|| Error::config(format!("no run {id} in {}", root.display())))?;
-    let rec = info.record;
-    match info.liveness {
+    let rec = dir.record()?;
+    match state::liveness(&rec) {
         Liveness::Alive => {
             return Err(Error::config(format!(
             "run {id} is still running (pid {}): stop it first (Ctrl-C or SIGTERM rolls it back)",
@@ -209,11 +205,9 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
         ))
     })?;
     let ctx = BuildContext {
-        catalog: Arc::clone(&catalog),
         channels: rec.channels.max(1),
-        job_name: job.name.clone(),
-        source_schema: None,
         run_id: rec.run_id.clone(),
+        ..BuildContext::for_job(Arc::clone(&catalog), &job)
     };
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(&job, &plugins, &ctx).await?;

@@ -61,13 +61,7 @@ impl std::fmt::Display for VerifyReport {
 
 /// Read the source as `job` would and the target it wrote, and compare.
 pub(crate) async fn verify_job(job: &Job, catalog: &Arc<Catalog>) -> Result<VerifyReport> {
-    let ctx = BuildContext {
-        catalog: Arc::clone(catalog),
-        channels: job.settings.channels,
-        job_name: job.name.clone(),
-        source_schema: None,
-        run_id: ferry_core::plugin::new_run_id(),
-    };
+    let ctx = BuildContext::for_job(Arc::clone(catalog), job);
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(job, &plugins, &ctx).await?;
     let schema = plan.writer.schema();

@@ -381,6 +381,19 @@ pub struct BuildContext {
     pub run_id: String,
 }
 
+impl BuildContext {
+    /// The context a job's connectors are built in: its channels and name, a fresh run id.
+    pub fn for_job(catalog: Arc<Catalog>, job: &crate::job::Job) -> BuildContext {
+        BuildContext {
+            catalog,
+            channels: job.settings.channels,
+            job_name: job.name.clone(),
+            source_schema: None,
+            run_id: new_run_id(),
+        }
+    }
+}
+
 impl fmt::Debug for BuildContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BuildContext")

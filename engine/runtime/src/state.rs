@@ -298,7 +298,8 @@ pub fn list(root: &Path) -> Result<Vec<RunInfo>> {
     Ok(out)
 }
 
-fn liveness(r: &RunRecord) -> Liveness {
+/// Whether `r`'s process is still at it.
+pub fn liveness(r: &RunRecord) -> Liveness {
     if r.status == RunStatus::Failed {
         return Liveness::Failed;
     }
