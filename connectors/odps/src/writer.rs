@@ -7,6 +7,9 @@
 //!   at `blockSizeInMB`, streamed as they are encoded. A split's blocks go in its
 //!   receipt. A failed split's blocks are replaced by empty blocks (a re-PUT of a block
 //!   id replaces it), because the commit must name every block the server holds.
+//! * a split's receipt is durable once its blocks are on the server: a resumed run
+//!   (`ferry run --resume`) takes the session over by its id (sessions live 24 hours),
+//!   empties the blocks of splits the crash cut short, and writes the rest under new ids.
 //! * `commit`: compare the server's block list with every sink's receipt, then commit
 //!   once. Nothing is visible before; with `truncate`, the old rows disappear at that
 //!   same commit. `abort` commits nothing: the table is left as it was and the session
@@ -21,7 +24,8 @@ use arrow::datatypes::{DataType, Decimal128Type, DecimalType, Schema, SchemaRef}
 use async_trait::async_trait;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
 use ferry_core::plugin::{
-    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Resume, Split, Writer,
+    WriterFactory,
 };
 use ferry_core::{Error, Result};
 
@@ -95,6 +99,15 @@ pub struct OdpsWriter {
     next_block: Arc<AtomicU64>,
     /// Blocks of failed split attempts, now empty: the commit names them too.
     emptied: Arc<Mutex<BTreeSet<u64>>>,
+    /// A resumed run found its session already committed by the process that died
+    /// while committing.
+    committed_earlier: std::sync::atomic::AtomicBool,
+}
+
+/// What `prepare` returns: the upload session a resumed run takes over.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    upload_id: String,
 }
 
 impl std::fmt::Debug for OdpsWriter {
@@ -224,6 +237,7 @@ impl OdpsWriter {
             session: Mutex::new(None),
             next_block: Arc::new(AtomicU64::new(0)),
             emptied: Arc::new(Mutex::new(BTreeSet::new())),
+            committed_earlier: std::sync::atomic::AtomicBool::new(false),
             meta,
         })
     }
@@ -281,17 +295,126 @@ impl Writer for OdpsWriter {
             .client
             .create_upload(&self.table, self.partition.clone(), self.truncate)
             .await?;
+        let prepared = Prepared {
+            upload_id: s.id.clone(),
+        };
         *self
             .session
             .lock()
             .map_err(|_| Error::internal("writer session lock poisoned"))? = Some(Arc::new(s));
-        Ok(serde_json::Value::Null)
+        serde_json::to_value(prepared).map_err(|e| Error::internal(format!("writer state: {e}")))
+    }
+
+    /// Resume: take the upload session over, empty the blocks the dead process wrote for
+    /// splits without a receipt, and go on numbering blocks after every id in use.
+    async fn attach(&self, resume: &Resume<'_>) -> Result<()> {
+        let p: Prepared = serde_json::from_value(resume.prepared.clone()).map_err(|_| {
+            Error::config(format!(
+                "odps writer {}: the run recorded no upload session (it died before opening one)",
+                self.target()
+            ))
+        })?;
+        let (session, status, held) = self
+            .client
+            .reload_upload(
+                &self.table,
+                self.partition.clone(),
+                &p.upload_id,
+                self.truncate,
+            )
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "taking over upload session {} (sessions expire 24 hours after they open)",
+                    p.upload_id
+                ))
+            })?;
+        let mut keep = BTreeSet::new();
+        for r in resume.receipts {
+            let b: BlockReceipt = r.decode()?;
+            if b.upload_id != p.upload_id {
+                return Err(Error::internal(format!(
+                    "odps writer: split {} wrote to another upload session",
+                    r.split
+                )));
+            }
+            keep.extend(b.blocks);
+        }
+        *self
+            .session
+            .lock()
+            .map_err(|_| Error::internal("writer session lock poisoned"))? =
+            Some(Arc::new(session));
+        match status.as_str() {
+            "NORMAL" => {}
+            "CLOSED" if resume.committing => {
+                self.committed_earlier
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            other => {
+                return Err(Error::config(format!(
+                    "odps writer {}: upload session {} is {other}, not open: abort the run \
+                     (`ferry runs abort`) and run the job again",
+                    self.target(),
+                    p.upload_id
+                )))
+            }
+        }
+        let next = held.iter().chain(&keep).max().map_or(0, |m| m + 1);
+        self.next_block.fetch_max(next, Ordering::Relaxed);
+        let orphans: Vec<u64> = held.difference(&keep).copied().collect();
+        if !orphans.is_empty() {
+            tracing::info!(
+                "odps writer {}: emptying {} block(s) of splits the earlier process did not finish",
+                self.target(),
+                orphans.len()
+            );
+            let mut sink = self.sink(DirtyCollector::in_memory())?;
+            sink.empty_blocks(orphans).await?;
+        }
+        Ok(())
     }
 
     async fn open(&self, _channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
+        Ok(Box::new(self.sink(dirty)?))
+    }
+
+    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+        if self
+            .committed_earlier
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let rows = receipts.iter().map(|r| r.rows).sum();
+            return Ok(CommitReport {
+                rows,
+                notes: vec![format!(
+                    "the upload to {} had been committed by the earlier process that died while committing{}",
+                    self.target(),
+                    if self.post_sql.is_empty() { "" } else { " (postSql not run again)" }
+                )],
+            });
+        }
+        self.commit_session(receipts).await
+    }
+    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
+        if let Ok(s) = self.session() {
+            tracing::info!(
+                "odps writer: upload session {} to {} not committed; the table is unchanged",
+                s.id,
+                self.target()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl OdpsWriter {
+    /// A sink for one channel (or for `attach` to empty blocks with).
+    fn sink(&self, dirty: DirtyCollector) -> Result<OdpsSink> {
         let session = self.session()?;
         let table_cols = self.meta.codec_columns();
-        Ok(Box::new(OdpsSink {
+        Ok(OdpsSink {
             client: self.client.clone(),
             session,
             next_block: Arc::clone(&self.next_block),
@@ -329,10 +452,11 @@ impl Writer for OdpsWriter {
             accepted: 0,
             bytes: 0,
             target: self.target(),
-        }))
+        })
     }
 
-    async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
+    /// Check the receipts against the session and commit it once, then postSql.
+    async fn commit_session(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
         let session = self.session()?;
         let mut expected = BTreeSet::new();
         let mut rows = 0;
@@ -386,17 +510,6 @@ impl Writer for OdpsWriter {
             }
         }
         Ok(CommitReport { rows, notes })
-    }
-
-    async fn abort(&self, _receipts: Vec<Receipt>) -> Result<()> {
-        if let Ok(s) = self.session() {
-            tracing::info!(
-                "odps writer: upload session {} to {} not committed; the table is unchanged",
-                s.id,
-                self.target()
-            );
-        }
-        Ok(())
     }
 }
 
@@ -695,7 +808,8 @@ impl BatchSink for OdpsSink {
             .split
             .take()
             .ok_or_else(|| Error::internal("odps sink: end without begin"))?;
-        Receipt::new(split, self.accepted, self.bytes, Durability::Process).with_payload(
+        // Every block is on the server: a resumed run commits them from this receipt.
+        Receipt::new(split, self.accepted, self.bytes, Durability::Durable).with_payload(
             &BlockReceipt {
                 upload_id: self.session.id.clone(),
                 blocks: std::mem::take(&mut self.blocks),
@@ -715,6 +829,18 @@ impl BatchSink for OdpsSink {
         self.rows = 0;
         self.accepted = 0;
         self.bytes = 0;
+        self.empty_blocks(ids).await
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl OdpsSink {
+    /// Write each of `ids` again as an empty block (a re-PUT replaces a block), and have
+    /// the commit name them.
+    async fn empty_blocks(&mut self, ids: Vec<u64>) -> Result<()> {
         for id in ids {
             let mut b = self.open_block_id(id)?;
             let mut tail = Vec::new();
@@ -734,10 +860,6 @@ impl BatchSink for OdpsSink {
                 .map_err(|_| Error::internal("writer block lock poisoned"))?
                 .insert(id);
         }
-        Ok(())
-    }
-
-    async fn close(self: Box<Self>) -> Result<()> {
         Ok(())
     }
 }

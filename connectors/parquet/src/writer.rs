@@ -29,7 +29,8 @@ use async_trait::async_trait;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::params::nearest;
 use ferry_core::plugin::{
-    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Resume, Split, Writer,
+    WriterFactory,
 };
 use ferry_core::{Error, Result};
 use parquet::arrow::ArrowWriter;
@@ -314,15 +315,24 @@ impl ParquetWriter {
         if cfg.mode == WriteMode::Truncate {
             let mut all = Vec::new();
             visible_files(&cfg.root, cfg.recursive_truncate, &mut all)?;
+            // A commit resumed after a crash in the middle of it: files of this run
+            // already in place are not old.
+            let new: std::collections::HashSet<&PathBuf> =
+                files.iter().map(|f| &f.target).collect();
             old = all
                 .into_iter()
                 .filter(|p| {
                     p.file_name()
                         .is_some_and(|n| n.to_string_lossy().starts_with(&cfg.prefix))
+                        && !new.contains(p)
                 })
                 .collect();
         }
         for (renamed, f) in files.iter().enumerate() {
+            if !f.temp.exists() && f.target.exists() {
+                // Renamed by an earlier process of this run that died while committing.
+                continue;
+            }
             if let Err(e) = std::fs::rename(&f.temp, &f.target) {
                 return Err(Error::io(
                     format!(
@@ -453,9 +463,41 @@ impl Writer for ParquetWriter {
     }
 
     /// Resume: the temporary files an earlier process of the run finished are in its
-    /// receipts, and commit renames them with the new ones; nothing else to take over.
-    async fn attach(&self, _prepared: &serde_json::Value) -> Result<()> {
-        Ok(())
+    /// receipts, and commit renames them with the new ones. Its other temporary files
+    /// (splits the crash cut short) are removed here.
+    async fn attach(&self, resume: &Resume<'_>) -> Result<()> {
+        let mut keep = std::collections::HashSet::new();
+        for r in resume.receipts {
+            for f in r.decode::<Vec<WrittenFile>>()? {
+                keep.insert(f.temp);
+            }
+        }
+        let cfg = Arc::clone(&self.cfg);
+        tokio::task::spawn_blocking(move || {
+            let prefix = format!(".ferry-tmp-{}-", cfg.run_tag);
+            let mut left = Vec::new();
+            files_under(
+                &cfg.root,
+                true,
+                &|_| true,
+                &|n| n.starts_with(&prefix),
+                &mut left,
+            )?;
+            for t in left.into_iter().filter(|t| !keep.contains(t)) {
+                if let Err(e) = std::fs::remove_file(&t) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(io_error(
+                            "resume: removing an unfinished temporary file",
+                            &t,
+                            e,
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("parquet writer attach: {e}")))?
     }
 
     async fn open(&self, _channel: usize, _dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {

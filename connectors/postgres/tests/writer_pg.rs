@@ -709,7 +709,15 @@ async fn plans_follow_the_parameters() {
             .unwrap()
             .plan()
     };
-    assert_eq!(plan(json!({}), 1).await, CommitPlan::Single);
+    assert_eq!(plan(json!({}), 1).await, CommitPlan::TwoPhase);
+    assert_eq!(
+        plan(json!({"preparedTransactions": false}), 1).await,
+        CommitPlan::Single
+    );
+    assert_eq!(
+        plan(json!({"preparedTransactions": false}), 2).await,
+        CommitPlan::Staged
+    );
     assert_eq!(
         plan(
             json!({"truncate": true, "preSql": ["select 1"], "writeMode": "update"}),

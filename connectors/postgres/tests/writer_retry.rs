@@ -1,8 +1,9 @@
 //! Split retry in the PostgreSQL writer, against a real server (`FERRY_TEST_PG_URL`):
 //! a split's attempt is discarded and written again, as the runtime does after a transient
-//! error, in every commit plan; a terminated writer backend is retried in the staged plan
-//! and fails the job in the single-transaction plan; a lock wait is a split error, never a
-//! dirty row. Each test uses its own schema.
+//! error, in every commit plan; a terminated writer backend is retried in the staged and
+//! two-phase plans and fails the job in the single-transaction plan; a lock wait is a split
+//! error, never a dirty row; a second writer of the same run (a resumed process) takes over
+//! the first one's prepared splits. Each test uses its own schema.
 
 // Test code: a failed unwrap / expect / panic is a failed test (clippy sees no test context here).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,7 +14,7 @@ use arrow::array::{ArrayRef, Int32Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
-use ferry_core::plugin::{BatchSink, BuildContext, Receipt, Split, Writer, WriterFactory};
+use ferry_core::plugin::{BatchSink, BuildContext, Receipt, Resume, Split, Writer, WriterFactory};
 use ferry_postgres::writer::PostgresWriterFactory;
 use serde_json::json;
 
@@ -43,6 +44,16 @@ async fn setup(schema: &str) -> tokio_postgres::Client {
 
 /// A writer into `schema.t` for a job of `channels` channels, with extra parameters.
 async fn writer(schema: &str, channels: usize, extra: serde_json::Value) -> Arc<dyn Writer> {
+    writer_of_run(schema, channels, extra, &ferry_core::plugin::new_run_id()).await
+}
+
+/// The same, for the run `run_id` (a second process of a run has the same id).
+async fn writer_of_run(
+    schema: &str,
+    channels: usize,
+    extra: serde_json::Value,
+    run_id: &str,
+) -> Arc<dyn Writer> {
     let mut p = json!({
         "connection": [{"jdbcUrl": pg_url(), "table": [format!("{schema}.t")]}],
         "column": ["id", "u", "name"],
@@ -55,7 +66,7 @@ async fn writer(schema: &str, channels: usize, extra: serde_json::Value) -> Arc<
         channels,
         job_name: "retry".into(),
         source_schema: None,
-        run_id: ferry_core::plugin::new_run_id(),
+        run_id: run_id.to_string(),
     };
     PostgresWriterFactory
         .build(&p, "writer", &ctx)
@@ -216,7 +227,12 @@ async fn discard_and_retry(schema: &str, channels: usize, extra: serde_json::Val
 
 #[tokio::test]
 async fn discarded_split_is_written_once_single_transaction() {
-    discard_and_retry("wr_single", 1, json!({})).await;
+    discard_and_retry("wr_single", 1, json!({"preparedTransactions": false})).await;
+}
+
+#[tokio::test]
+async fn discarded_split_is_written_once_two_phase_one_channel() {
+    discard_and_retry("wr_2pc_one", 1, json!({})).await;
 }
 
 #[tokio::test]
@@ -305,7 +321,7 @@ async fn single_transaction_cannot_retry_after_its_backend_is_terminated() {
     ))
     .await
     .unwrap();
-    let w = writer(schema, 1, json!({})).await;
+    let w = writer(schema, 1, json!({"preparedTransactions": false})).await;
     let job = DirtyCollector::in_memory();
     w.prepare(&[split(0), split(1)]).await.unwrap();
     let scope = job.scoped();
@@ -332,6 +348,174 @@ async fn single_transaction_cannot_retry_after_its_backend_is_terminated() {
     scope.withdraw();
     w.abort(vec![r0]).await.unwrap();
     assert_eq!(summary(&c, schema).await, (1, 1, 1));
+}
+
+#[tokio::test]
+async fn two_phase_plan_retries_a_split_after_its_backend_is_terminated() {
+    let schema = "wr_2pc_kill";
+    let c = setup(schema).await;
+    let w = writer(schema, 2, json!({})).await;
+    let job = DirtyCollector::in_memory();
+    w.prepare(&[split(0), split(1)]).await.unwrap();
+    let scope0 = job.scoped();
+    let mut sink = w.open(0, scope0.clone()).await.unwrap();
+    let scope1 = job.scoped();
+    let mut other = w.open(1, scope1.clone()).await.unwrap();
+    // Split 1 is prepared: its locks belong to no backend any more.
+    let r1 = write_split(&w, &mut other, &scope1, 1).await;
+
+    sink.begin(&split(0)).await.unwrap();
+    let b = batch(&w, ids(0), "first attempt");
+    sink.write(b.slice(0, 600)).await.unwrap();
+    kill_writer(&c, schema, "t").await;
+    let err = match sink.write(b.slice(600, 400)).await {
+        Err(e) => e,
+        Ok(_) => sink.end().await.map(|_| ()).unwrap_err(),
+    };
+    assert!(err.retry_hint(), "a terminated backend is retried: {err}");
+    sink.discard().await.unwrap();
+    scope0.withdraw();
+    let r0 = write_split(&w, &mut sink, &scope0, 0).await;
+    sink.close().await.unwrap();
+    other.close().await.unwrap();
+    assert_eq!(summary(&c, schema).await, (0, 0, 0), "nothing visible yet");
+    let rep = w.commit(vec![r0, r1]).await.unwrap();
+    assert_eq!(rep.rows, 2 * 999);
+    assert_eq!(summary(&c, schema).await, (2 * 999, 2 * 999, 0));
+    assert_eq!(job.count(), 2);
+    assert_eq!(prepared(&c, schema).await, 0);
+}
+
+/// Prepared transactions left on the server by writers of `schema`'s tests.
+async fn prepared(c: &tokio_postgres::Client, schema: &str) -> i64 {
+    // A prepared transaction holds its transaction id's lock and its tables' locks under
+    // one virtual transaction.
+    c.query_one(
+        "SELECT count(DISTINCT p.gid) FROM pg_prepared_xacts p \
+         JOIN pg_locks x ON x.locktype = 'transactionid' AND x.transactionid = p.transaction \
+         JOIN pg_locks l ON l.virtualtransaction = x.virtualtransaction AND l.locktype = 'relation' \
+         JOIN pg_class r ON r.oid = l.relation JOIN pg_namespace n ON n.oid = r.relnamespace \
+         WHERE n.nspname = $1",
+        &[&schema],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// A process of a two-phase run prepares split 0 (its receipt recorded), prepares split
+/// 1 (the receipt lost with the process) and dies in the middle of split 2. A second
+/// process of the run attaches with split 0's receipt: split 1's prepared transaction is
+/// rolled back, splits 1 and 2 are written again, and the commit is exact.
+#[tokio::test]
+async fn a_second_process_of_a_two_phase_run_takes_over_its_prepared_splits() {
+    let schema = "wr_2pc_resume";
+    let c = setup(schema).await;
+    let run = ferry_core::plugin::new_run_id();
+    let splits: Vec<Split> = (0..3).map(split).collect();
+    let first = writer_of_run(schema, 1, json!({}), &run).await;
+    let prepared_state = first.prepare(&splits).await.unwrap();
+    let job = DirtyCollector::in_memory();
+    let scope = job.scoped();
+    let mut sink = first.open(0, scope.clone()).await.unwrap();
+    let r0 = write_split(&first, &mut sink, &scope, 0).await;
+    let _lost = write_split(&first, &mut sink, &scope, 1).await;
+    sink.begin(&split(2)).await.unwrap();
+    sink.write(batch(&first, ids(2), "cut short"))
+        .await
+        .unwrap();
+    // The process dies: its connection goes, its open transaction with it.
+    drop(sink);
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(summary(&c, schema).await, (0, 0, 0));
+
+    let second = writer_of_run(schema, 1, json!({}), &run).await;
+    let receipts = vec![r0];
+    second
+        .attach(&Resume {
+            prepared: &prepared_state,
+            receipts: &receipts,
+            committing: false,
+        })
+        .await
+        .unwrap();
+    let scope = job.scoped();
+    let mut sink = second.open(0, scope.clone()).await.unwrap();
+    let mut all = receipts.clone();
+    all.push(write_split(&second, &mut sink, &scope, 1).await);
+    all.push(write_split(&second, &mut sink, &scope, 2).await);
+    sink.close().await.unwrap();
+    let rep = second.commit(all).await.unwrap();
+    assert_eq!(rep.rows, 3 * 999);
+    assert_eq!(summary(&c, schema).await, (3 * 999, 3 * 999, 0));
+    assert_eq!(prepared(&c, schema).await, 0);
+}
+
+/// A two-phase run died after committing some of its prepared transactions: a resumed
+/// process (attached as `committing`) commits the rest; without that flag a missing
+/// prepared transaction fails the commit before anything is committed.
+#[tokio::test]
+async fn a_two_phase_commit_cut_short_is_finished_by_the_next_process() {
+    let schema = "wr_2pc_recommit";
+    let c = setup(schema).await;
+    let run = ferry_core::plugin::new_run_id();
+    let splits: Vec<Split> = (0..2).map(split).collect();
+    let first = writer_of_run(schema, 1, json!({}), &run).await;
+    let prepared_state = first.prepare(&splits).await.unwrap();
+    let job = DirtyCollector::in_memory();
+    let scope = job.scoped();
+    let mut sink = first.open(0, scope.clone()).await.unwrap();
+    let r0 = write_split(&first, &mut sink, &scope, 0).await;
+    let r1 = write_split(&first, &mut sink, &scope, 1).await;
+    sink.close().await.unwrap();
+    drop(first);
+    // The first COMMIT PREPARED happened, then the process died.
+    let gid = r0.payload["gid"].as_str().unwrap().to_string();
+    c.batch_execute(&format!("COMMIT PREPARED '{gid}'"))
+        .await
+        .unwrap();
+    assert_eq!(summary(&c, schema).await, (999, 999, 0));
+    let receipts = vec![r0, r1];
+
+    let wrong = writer_of_run(schema, 1, json!({}), &run).await;
+    let resume = Resume {
+        prepared: &prepared_state,
+        receipts: &receipts,
+        committing: false,
+    };
+    wrong.attach(&resume).await.unwrap();
+    let err = wrong
+        .commit(receipts.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("prepared transactions are gone"), "{err}");
+    assert_eq!(
+        summary(&c, schema).await,
+        (999, 999, 0),
+        "nothing more committed"
+    );
+
+    let second = writer_of_run(schema, 1, json!({}), &run).await;
+    second
+        .attach(&Resume {
+            committing: true,
+            ..resume
+        })
+        .await
+        .unwrap();
+    let rep = second.commit(receipts.clone()).await.unwrap();
+    assert_eq!(rep.rows, 2 * 999);
+    assert!(
+        rep.notes
+            .iter()
+            .any(|n| n.contains("1 of them had been committed")),
+        "{:?}",
+        rep.notes
+    );
+    assert_eq!(summary(&c, schema).await, (2 * 999, 2 * 999, 0));
+    assert_eq!(prepared(&c, schema).await, 0);
 }
 
 /// Another session holds a lock the split needs: the write fails after `lockTimeoutMs`

@@ -210,10 +210,25 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
         ..BuildContext::for_job(Arc::clone(&catalog), &job)
     };
     let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
-    let plan = JobPlan::build(&job, &plugins, &ctx).await?;
-    let _ = plan.reader.close().await;
+    // The writer alone when the run recorded what it takes (the source may be gone).
+    let writer = match rec.writer_input.as_deref() {
+        Some(hex) => {
+            let input = state::decode_schema(hex)?;
+            JobPlan::build_writer(&job, &plugins, &ctx, input).await?
+        }
+        None => {
+            let plan = JobPlan::build(&job, &plugins, &ctx).await?;
+            let _ = plan.reader.close().await;
+            plan.writer
+        }
+    };
+    // From here on the run cannot be resumed: part of what it staged may be gone.
+    dir.update(|r| {
+        r.status = state::RunStatus::Failed;
+        r.error = Some("`ferry runs abort` began rolling it back".to_string());
+    })?;
     let receipts = dir.receipts()?;
-    plan.writer
+    writer
         .abort(receipts)
         .await
         .map_err(|e| e.context(format!("run {id}: rolling back")))?;

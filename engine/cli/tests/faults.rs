@@ -346,6 +346,26 @@ fn a_killed_staged_load_is_aborted_and_leaves_the_target_as_before() {
         "the dead run left its staging tables"
     );
     let s = state.to_str().unwrap();
+    // The next run of the job names the dead one, and loads exactly (the dead run's
+    // staging tables are its own).
+    let (code, out, err) = ferry(&[
+        "run",
+        job.to_str().unwrap(),
+        "--progress-secs",
+        "0",
+        "--state",
+        s,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains(&format!("warning: an earlier run of this job, {run}"))
+            && err.contains(&format!("ferry runs abort {run}")),
+        "{err}"
+    );
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20000);
+    pg_exec(&format!(
+        "TRUNCATE {schema}.dst; INSERT INTO {schema}.dst VALUES (-1, 'old')"
+    ));
     let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains(&format!("aborted run {run}")), "{out}");
@@ -374,23 +394,28 @@ fn a_killed_staged_load_is_aborted_and_leaves_the_target_as_before() {
 }
 
 #[test]
-fn a_killed_two_phase_load_is_named_by_the_next_run_then_aborted() {
+fn a_killed_two_phase_load_is_aborted_and_leaves_the_target_as_before() {
     let schema = "kill_2pc";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("runs");
-    // Plain inserts, 2 channels, max_prepared_transactions > 0 → two-phase commit.
+    // Plain inserts, 2 channels, max_prepared_transactions > 0 → a prepared transaction
+    // per split.
     let job = pg_job(dir.path(), schema, 20000, "");
     // Any point once the run directory exists (before it, there is no run to abort).
     let run = kill_mid_run(dir.path(), &job, &state, || {
         std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
     });
     let s = state.to_str().unwrap();
-    assert!(
-        prepared_of(&run) == 0,
-        "a dead run prepares nothing before its channels finish"
+    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        prepared_of(&run),
+        0,
+        "no prepared transaction of the dead run is left"
     );
-    // The next run of the job names the dead one, and loads exactly (the dead run's
-    // prepared transactions hold no lock the new rows need: different keys).
+    assert_eq!(stage_tables(schema), 0);
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1);
+    // Aborted: the next run loads exactly, with nothing to warn about.
     let (code, out, err) = ferry(&[
         "run",
         job.to_str().unwrap(),
@@ -400,20 +425,7 @@ fn a_killed_two_phase_load_is_named_by_the_next_run_then_aborted() {
         s,
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(
-        err.contains(&format!("warning: an earlier run of this job, {run}"))
-            && err.contains(&format!("ferry runs abort {run}")),
-        "{err}"
-    );
-    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20001);
-    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(
-        prepared_of(&run),
-        0,
-        "no prepared transaction of the dead run is left"
-    );
-    assert_eq!(stage_tables(schema), 0);
+    assert!(!err.contains("an earlier run"), "{err}");
     assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 20001);
     let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
     assert_eq!(code, Some(2), "{out}{err}");
@@ -520,9 +532,9 @@ fn has_receipt(state: &Path) -> bool {
 
 /// `ferry run --resume --verify` after `run` was killed: it succeeds, says it resumed,
 /// reads only whole splits fewer than `total` rows, verifies exact and leaves no run.
-fn resume_exactly(job: &Path, state: &Path, run: &str, total: u64) {
+fn resume_exactly(job: &Path, state: &Path, run: &str, total: u64, verify: bool) {
     let s = state.to_str().unwrap();
-    let (code, out, err) = ferry(&[
+    let mut args = vec![
         "run",
         job.to_str().unwrap(),
         "--progress-secs",
@@ -530,8 +542,11 @@ fn resume_exactly(job: &Path, state: &Path, run: &str, total: u64) {
         "--state",
         s,
         "--resume",
-        "--verify",
-    ]);
+    ];
+    if verify {
+        args.push("--verify");
+    }
+    let (code, out, err) = ferry(&args);
     let text = format!("{out}{err}");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(&format!("resumed run {run}: ")), "{text}");
@@ -545,7 +560,7 @@ fn resume_exactly(job: &Path, state: &Path, run: &str, total: u64) {
         "the resumed run read only the splits not staged before: {text}"
     );
     assert!(
-        text.contains("Verify                : ok: the target holds exactly"),
+        !verify || text.contains("Verify                : ok: the target holds exactly"),
         "{text}"
     );
     let (_, out, _) = ferry(&["runs", "--state", s]);
@@ -568,7 +583,7 @@ fn a_killed_parquet_load_resumes_without_reading_its_finished_splits() {
     // One channel: the four splits one after the other; killed once one is staged.
     let job = slow_split_job(dir.path(), "resume_pq", 4, 1, &writer);
     let run = kill_mid_run(dir.path(), &job, &state, || has_receipt(&state));
-    resume_exactly(&job, &state, &run, 4000);
+    resume_exactly(&job, &state, &run, 4000, true);
     let hidden: Vec<_> = walk(&out_dir)
         .into_iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
@@ -590,7 +605,7 @@ fn a_killed_staged_postgresql_load_resumes_and_loads_exactly() {
     );
     let job = slow_split_job(dir.path(), schema, 6, 2, &writer);
     let run = kill_mid_run(dir.path(), &job, &state, || has_receipt(&state));
-    resume_exactly(&job, &state, &run, 6000);
+    resume_exactly(&job, &state, &run, 6000, true);
     assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 6000);
     assert_eq!(
         stage_tables(schema),
@@ -600,26 +615,25 @@ fn a_killed_staged_postgresql_load_resumes_and_loads_exactly() {
 }
 
 #[test]
-fn a_two_phase_run_that_died_is_not_resumed_but_can_be_aborted() {
+fn a_killed_two_phase_postgresql_load_resumes_and_loads_exactly() {
     let schema = "resume_2pc";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("runs");
-    let job = pg_job(dir.path(), schema, 20000, "");
-    let run = kill_mid_run(dir.path(), &job, &state, || {
-        std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some())
-    });
-    let s = state.to_str().unwrap();
-    let (code, out, err) = ferry(&["run", job.to_str().unwrap(), "--state", s, "--resume"]);
-    assert_eq!(code, Some(2), "{out}{err}");
-    assert!(
-        err.contains(&format!(
-            "cannot resume run {run} with the postgresql writer"
-        )) && err.contains("only the staged plan"),
-        "{err}"
+    // Plain inserts → a prepared transaction per split, committed by the resumed run.
+    let writer = format!(
+        r#"{{"name": "postgresqlwriter", "parameter": {{
+            "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
+            "column": ["id", "name"]}}}}"#,
+        url = pg_url()
     );
-    // Refused, not lost: the run is still there to abort.
-    let (code, out, err) = ferry(&["runs", "abort", &run, "--state", s]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(prepared_of(&run), 0);
-    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1);
+    let job = slow_split_job(dir.path(), schema, 6, 2, &writer);
+    let run = kill_mid_run(dir.path(), &job, &state, || has_receipt(&state));
+    assert!(prepared_of(&run) > 0, "finished splits stay prepared");
+    resume_exactly(&job, &state, &run, 6000, false);
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 6001);
+    assert_eq!(
+        pg_i64(&format!("SELECT count(DISTINCT id) FROM {schema}.dst")),
+        6001
+    );
+    assert_eq!(prepared_of(&run), 0, "every prepared split is committed");
 }

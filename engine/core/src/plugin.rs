@@ -236,11 +236,14 @@ pub trait Writer: Send + Sync {
         Ok(serde_json::Value::Null)
     }
 
-    /// Resume: take over what an earlier process prepared (instead of [`Writer::prepare`]),
-    /// so that [`Writer::commit`] and [`Writer::abort`] also cover receipts that process
-    /// wrote. Default: refused, as for a writer whose staged output dies with its process.
-    async fn attach(&self, prepared: &serde_json::Value) -> Result<()> {
-        let _ = prepared;
+    /// Resume: take over what earlier processes of the run prepared and staged (instead
+    /// of [`Writer::prepare`]), so that [`Writer::commit`] and [`Writer::abort`] also
+    /// cover the receipts they wrote. What they staged for splits without a durable
+    /// receipt (a split cut short by the crash) is dropped here, before any split is
+    /// written again. Default: refused, as for a writer whose staged output dies with
+    /// its process.
+    async fn attach(&self, resume: &Resume<'_>) -> Result<()> {
+        let _ = resume;
         Err(Error::config(
             "this writer cannot resume: what it staged does not outlive its process",
         ))
@@ -257,6 +260,20 @@ pub trait Writer: Send + Sync {
     /// Undo what was written, including what a crashed earlier process of this run
     /// staged for splits without a receipt; the target is left as it was.
     async fn abort(&self, receipts: Vec<Receipt>) -> Result<()>;
+}
+
+/// What a resumed run hands [`Writer::attach`]: what the first process's
+/// [`Writer::prepare`] returned and the durable receipts of every earlier process.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume<'a> {
+    /// What [`Writer::prepare`] returned (session ids, staging names).
+    pub prepared: &'a serde_json::Value,
+    /// Durable receipts of the splits earlier processes finished.
+    pub receipts: &'a [Receipt],
+    /// An earlier process began the commit and died before it ended: part of it may have
+    /// happened, and [`Writer::commit`] must finish it (what is already committed counts
+    /// as done).
+    pub committing: bool,
 }
 
 /// One channel's writer. The runtime hands it one split at a time:

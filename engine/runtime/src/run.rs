@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use backon::BackoffBuilder;
 use ferry_core::dirty::DirtyCollector;
@@ -94,6 +95,8 @@ pub struct JobPlan {
     pub splits: Vec<Split>,
     /// Channels to run.
     pub channels: usize,
+    /// What the writer was built for: the reader's logical output.
+    pub writer_input: SchemaRef,
 }
 
 impl JobPlan {
@@ -106,13 +109,8 @@ impl JobPlan {
             .map_err(|e| e.context(format!("reader {}", job.reader.plugin)))?;
         let layout = reader.layout();
         let source_schema = reader.schema();
-        let mut wctx = ctx.clone();
-        wctx.source_schema = Some(logical_schema(&source_schema, &layout));
-        let writer = plugins
-            .writer
-            .build(&job.writer.params, &job.writer.path, &wctx)
-            .await
-            .map_err(|e| e.context(format!("writer {}", job.writer.plugin)))?;
+        let writer_input = logical_schema(&source_schema, &layout);
+        let writer = Self::build_writer(job, plugins, ctx, writer_input.clone()).await?;
         let transform = Transform::compile(TransformSpec {
             source_schema,
             layout,
@@ -132,7 +130,25 @@ impl JobPlan {
             transform: Arc::new(transform),
             channels: ctx.channels.max(1).min(splits.len().max(1)),
             splits,
+            writer_input,
         })
+    }
+
+    /// Build the writer alone, for batches of `input` (the reader's logical output, as a
+    /// run directory recorded it): `ferry runs abort` needs no source.
+    pub async fn build_writer(
+        job: &Job,
+        plugins: &Plugins,
+        ctx: &BuildContext,
+        input: SchemaRef,
+    ) -> Result<Arc<dyn Writer>> {
+        let mut wctx = ctx.clone();
+        wctx.source_schema = Some(input);
+        plugins
+            .writer
+            .build(&job.writer.params, &job.writer.path, &wctx)
+            .await
+            .map_err(|e| e.context(format!("writer {}", job.writer.plugin)))
     }
 }
 
@@ -260,8 +276,13 @@ async fn run_inner(
     let plan = JobPlan::build(job, plugins, ctx).await?;
     summary.splits = plan.splits.len();
     summary.channels = plan.channels;
+    let mut committing = false;
     let state = match &opts.state {
-        Some(o) if opts.resume => Some(Arc::new(resume_dir(o, &ctx.run_id, &plan)?)),
+        Some(o) if opts.resume => {
+            let (dir, was_committing) = resume_dir(o, &ctx.run_id, &plan)?;
+            committing = was_committing;
+            Some(Arc::new(dir))
+        }
         None if opts.resume => {
             return Err(Error::config(
                 "resuming needs the run's directory (--state)",
@@ -278,7 +299,7 @@ async fn run_inner(
         None => None,
     };
     let result = run_planned(
-        job, &plan, opts, dirty, counters, retry_log, summary, &state,
+        job, &plan, opts, dirty, counters, retry_log, summary, &state, committing,
     )
     .await;
     if let (Err(e), Some(st)) = (&result, &state) {
@@ -296,10 +317,24 @@ async fn run_inner(
 }
 
 /// Open the run directory of the run to resume, check that the job still plans the same
-/// splits, and take the run over.
-fn resume_dir(o: &crate::state::StateOptions, run_id: &str, plan: &JobPlan) -> Result<RunDir> {
+/// splits, and take the run over. Also says whether the run died while committing.
+fn resume_dir(
+    o: &crate::state::StateOptions,
+    run_id: &str,
+    plan: &JobPlan,
+) -> Result<(RunDir, bool)> {
     let dir = RunDir::open(&o.root, run_id)?;
     let rec = dir.record()?;
+    if rec.status == RunStatus::Failed {
+        return Err(Error::config(format!(
+            "cannot resume run {run_id}: it failed{} and what it staged may be partly rolled \
+             back; drop the rest with `ferry runs abort {run_id}` and run the job again",
+            rec.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        )));
+    }
     let now: Vec<(usize, &str)> = plan
         .splits
         .iter()
@@ -320,8 +355,9 @@ fn resume_dir(o: &crate::state::StateOptions, run_id: &str, plan: &JobPlan) -> R
              drop what the run staged with `ferry runs abort {run_id}` and run the job again"
         )));
     }
+    let committing = rec.status == RunStatus::Committing;
     dir.take_over()?;
-    Ok(dir)
+    Ok((dir, committing))
 }
 
 /// Undo what the writer staged; the run directory goes with it, or, when the rollback
@@ -363,32 +399,66 @@ async fn run_planned(
     retry_log: &Arc<Mutex<Vec<String>>>,
     summary: &mut Summary,
     state: &Option<Arc<RunDir>>,
+    committing: bool,
 ) -> Result<()> {
     // Resume: the splits an earlier process of this run staged durably.
     let mut done: Vec<Receipt> = Vec::new();
     match state {
         Some(st) if opts.resume => {
             let rec = st.record()?;
-            // Refused by a writer whose staged output died with its process: the run
-            // directory stays, for `ferry runs abort`.
-            plan.writer.attach(&rec.prepared).await.map_err(|e| {
-                e.context(format!(
-                    "cannot resume run {} with the {} writer",
-                    rec.run_id, job.writer.plugin
-                ))
-            })?;
             done = st
                 .receipts()?
                 .into_iter()
                 .filter(|r| r.durability == ferry_core::plugin::Durability::Durable)
                 .collect();
+            if committing && done.len() < plan.splits.len() {
+                // The commit began with rows held by the dead process (a transaction of
+                // its own): whether it happened cannot be told from here.
+                return Err(Error::config(format!(
+                    "cannot resume run {}: it died while committing, and the {} writer held \
+                     {} of its {} splits in that process, so whether the commit happened \
+                     cannot be told; check the target, then `ferry runs abort {}`",
+                    rec.run_id,
+                    job.writer.plugin,
+                    plan.splits.len() - done.len(),
+                    plan.splits.len(),
+                    rec.run_id
+                )));
+            }
+            // Refused by a writer whose staged output died with its process: the run
+            // directory stays, for `ferry runs abort`.
+            let resume = ferry_core::plugin::Resume {
+                prepared: &rec.prepared,
+                receipts: &done,
+                committing,
+            };
+            plan.writer.attach(&resume).await.map_err(|e| {
+                e.context(format!(
+                    "cannot resume run {} with the {} writer",
+                    rec.run_id, job.writer.plugin
+                ))
+            })?;
             let rows: u64 = done.iter().map(|r| r.rows).sum();
-            summary.notes.push(format!(
-                "resumed run {}: {} of {} splits ({rows} rows) were staged by an earlier process and not read again",
-                rec.run_id,
-                done.len(),
-                plan.splits.len()
-            ));
+            let again = plan.splits.len() - done.len();
+            summary.notes.push(if committing {
+                format!(
+                    "resumed run {}: it died while committing; finishing the commit of its {} splits ({rows} rows)",
+                    rec.run_id,
+                    done.len()
+                )
+            } else {
+                format!(
+                    "resumed run {}: {} of {} splits ({rows} rows) were staged by an earlier process and not read again; {again} read now{}",
+                    rec.run_id,
+                    done.len(),
+                    plan.splits.len(),
+                    if done.is_empty() || again == 0 {
+                        String::new()
+                    } else {
+                        " (at a later snapshot of the source than the earlier ones)".to_string()
+                    }
+                )
+            });
         }
         _ => {
             let prepared = match plan.writer.prepare(&plan.splits).await {
@@ -399,7 +469,11 @@ async fn run_planned(
                 }
             };
             if let Some(st) = state {
-                st.update(|r| r.prepared = prepared)?;
+                let input = crate::state::encode_schema(&plan.writer_input)?;
+                st.update(|r| {
+                    r.prepared = prepared;
+                    r.writer_input = Some(input);
+                })?;
             }
         }
     }

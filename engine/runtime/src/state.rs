@@ -86,6 +86,10 @@ pub struct RunRecord {
     pub prepared: serde_json::Value,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// The schema of the batches the writer takes (an Arrow IPC schema message, hex), so
+    /// that `ferry runs abort` can build the writer without reaching the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_input: Option<String>,
 }
 
 /// A run's directory while the run goes on.
@@ -143,6 +147,7 @@ impl RunDir {
                 .collect(),
             prepared: serde_json::Value::Null,
             error: None,
+            writer_input: None,
         };
         let dir = RunDir {
             path,
@@ -298,6 +303,33 @@ pub fn list(root: &Path) -> Result<Vec<RunInfo>> {
     Ok(out)
 }
 
+/// `schema` as an Arrow IPC schema message in hex, for [`RunRecord::writer_input`].
+pub fn encode_schema(schema: &arrow::datatypes::Schema) -> Result<String> {
+    let mut buf = Vec::new();
+    let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, schema)
+        .map_err(|e| Error::internal(format!("encoding the writer's input schema: {e}")))?;
+    w.finish()
+        .map_err(|e| Error::internal(format!("encoding the writer's input schema: {e}")))?;
+    drop(w);
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The schema [`encode_schema`] wrote.
+pub fn decode_schema(hex: &str) -> Result<arrow::datatypes::SchemaRef> {
+    let bad = || Error::config("run.json: writer_input is not a schema this ferry wrote");
+    if !hex.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+        .map_err(|_| bad())?;
+    Ok(r.schema())
+}
+
 /// Whether `r`'s process is still at it.
 pub fn liveness(r: &RunRecord) -> Liveness {
     if r.status == RunStatus::Failed {
@@ -444,6 +476,26 @@ mod tests {
         assert_eq!(list(tmp.path())?[0].liveness, Liveness::Abandoned);
         dir.update(|r| r.status = RunStatus::Failed)?;
         assert_eq!(list(tmp.path())?[0].liveness, Liveness::Failed);
+        Ok(())
+    }
+
+    #[test]
+    fn the_writer_input_schema_round_trips() -> Result<()> {
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("amount", DataType::Decimal128(12, 2), true),
+        ]);
+        let back = decode_schema(&encode_schema(&schema)?)?;
+        assert_eq!(back.as_ref(), &schema);
+        assert!(decode_schema("zz").is_err());
+        assert!(decode_schema("abc").is_err());
         Ok(())
     }
 

@@ -79,6 +79,35 @@ pub struct UploadSession {
     pub overwrite: bool,
 }
 
+/// An [`UploadSession`] from the server's reply.
+fn upload_session(
+    s: SessionJson,
+    table: &str,
+    partition: Option<PartitionSpec>,
+    overwrite: bool,
+    what: &str,
+) -> Result<UploadSession> {
+    let id = s
+        .upload_id
+        .ok_or_else(|| Error::remote(format!("{what}: reply has no UploadID")))?;
+    let columns = match &s.schema {
+        Some(v) => parse_schema_json(table, v)?.0,
+        None => Vec::new(),
+    };
+    Ok(UploadSession {
+        id,
+        table: table.to_string(),
+        partition,
+        columns,
+        max_field_size: s
+            .max_field_size
+            .map(|v| v as usize)
+            .filter(|v| *v > 0)
+            .unwrap_or(MAX_FIELD_SIZE),
+        overwrite,
+    })
+}
+
 /// An open download session.
 #[derive(Debug, Clone)]
 pub struct DownloadSession {
@@ -147,25 +176,42 @@ impl OdpsClient {
             )
             .await?;
         let s = self.session_json(resp, &what).await?;
-        let id = s
-            .upload_id
-            .ok_or_else(|| Error::remote(format!("{what}: reply has no UploadID")))?;
-        let columns = match &s.schema {
-            Some(v) => parse_schema_json(table, v)?.0,
-            None => Vec::new(),
-        };
-        Ok(UploadSession {
-            id,
-            table: table.to_string(),
-            partition,
-            columns,
-            max_field_size: s
-                .max_field_size
-                .map(|v| v as usize)
-                .filter(|v| *v > 0)
-                .unwrap_or(MAX_FIELD_SIZE),
-            overwrite,
-        })
+        upload_session(s, table, partition, overwrite, &what)
+    }
+
+    /// `GET ?uploadid`: take over an upload session an earlier process opened (resume).
+    /// Returns it with its status (`NORMAL`, `CLOSED`, ...) and the blocks it holds.
+    pub async fn reload_upload(
+        &self,
+        table: &str,
+        partition: Option<PartitionSpec>,
+        id: &str,
+        overwrite: bool,
+    ) -> Result<(UploadSession, String, BTreeSet<u64>)> {
+        let what = format!(
+            "upload session {id} for {}.{table}{}",
+            self.project(),
+            fmt_part(&partition)
+        );
+        let mut q = vec![("uploadid", id.to_string())];
+        part_query(&partition, &mut q);
+        let resp = self
+            .call(
+                Service::Tunnel,
+                Method::GET,
+                &self.tunnel_table_path(table),
+                &q,
+                None,
+                &what,
+            )
+            .await?;
+        let mut j = self.session_json(resp, &what).await?;
+        // The reply may leave the id out; it is the one asked for.
+        j.upload_id.get_or_insert_with(|| id.to_string());
+        let status = j.status.clone().unwrap_or_default().to_ascii_uppercase();
+        let blocks = j.blocks.iter().map(|b| b.block_id).collect();
+        let session = upload_session(j, table, partition, overwrite, &what)?;
+        Ok((session, status, blocks))
     }
 
     /// `PUT ?uploadid&blockid`: send one block body (any chunking).

@@ -115,6 +115,11 @@ pub struct WriterParams {
     /// Default 10000.
     #[serde(default, deserialize_with = "lenient_opt_u64")]
     pub lock_timeout_ms: Option<u64>,
+    /// Whether an atomic load may keep each split in a prepared transaction when the
+    /// server allows them (default true); `false` stages through tables instead (for
+    /// servers that list prepared transactions but refuse them to users).
+    #[serde(default, deserialize_with = "lenient_opt_bool")]
+    pub prepared_transactions: Option<bool>,
 }
 
 /// Where to connect: a catalog name, or a URL with optional credentials.
@@ -158,6 +163,8 @@ pub struct WriterConfig {
     pub atomic: bool,
     /// `lock_timeout` of the channels' connections, in milliseconds (at least 1).
     pub lock_timeout_ms: u64,
+    /// `preparedTransactions`: prepared transactions may be used.
+    pub prepared_transactions: bool,
 }
 
 impl WriterConfig {
@@ -296,6 +303,7 @@ impl WriterConfig {
             empty_as_null: p.empty_as_null.unwrap_or(true),
             atomic: p.atomic.unwrap_or(true),
             lock_timeout_ms: p.lock_timeout_ms.unwrap_or(10_000),
+            prepared_transactions: p.prepared_transactions.unwrap_or(true),
         })
     }
 }

@@ -9,11 +9,13 @@
 //!   `preSql`, `TRUNCATE`, every COPY, and at [`Writer::commit`] `postSql` and `COMMIT`.
 //!   `close` parks the open connection in [`Shared`] for the commit; [`Writer::abort`]
 //!   rolls it back (and a dropped connection rolls back on the server).
-//! * **two-phase** (atomic, several channels, `insert` mode, no `preSql` / `postSql` /
-//!   `truncate`, and the server allows prepared transactions): each channel COPYs into the target inside its own
-//!   transaction; `close` runs `PREPARE TRANSACTION 'ferry_<tag>_<channel>'`;
-//!   [`Writer::commit`] runs `COMMIT PREPARED` for every channel, then `postSql`;
-//!   [`Writer::abort`] runs `ROLLBACK PREPARED`.
+//! * **two-phase** (atomic, `insert` mode, no `preSql` / `postSql` / `truncate`, the
+//!   server allows prepared transactions and has a free slot for every split): each split
+//!   is a transaction of its own that COPYs into the target; `end` runs
+//!   `PREPARE TRANSACTION 'ferry_<tag>_<process>_<split>'` (a durable receipt: a resumed
+//!   run commits it); [`Writer::commit`] runs `COMMIT PREPARED` for every receipt;
+//!   [`Writer::abort`] runs `ROLLBACK PREPARED`. Without enough free slots the plan falls
+//!   back to staged (several channels) or single (one).
 //! * **staged** (atomic otherwise): each channel COPYs into its own UNLOGGED staging
 //!   table `ferry_stage_<tag>_<channel>` next to the target (committed, invisible to
 //!   readers of the target); [`Writer::commit`] runs one transaction: `preSql`,
@@ -24,13 +26,14 @@
 //!   each channel commits its own transaction at `close`; [`Writer::commit`] runs
 //!   `postSql`. Abort cannot undo channels that already finished.
 //!
-//! Splits: in the three plans where a channel holds one transaction, each split runs
-//! under `SAVEPOINT ferry_split`; `end` releases it, `discard` rolls back to it (the
-//! split can be written again), and a lost connection loses the channel's transaction
-//! with every split it held, so `discard` then fails the job. In the staged plan each
-//! split is a transaction of its own on the channel's connection (`BEGIN` ... `COMMIT`
-//! into the staging table): `discard` rolls it back, or reconnects when the connection
-//! is gone (the staging table survives), so a lost writer connection is retried there.
+//! Splits: in the two plans where a channel holds one transaction (single, per-channel),
+//! each split runs under `SAVEPOINT ferry_split`; `end` releases it, `discard` rolls back
+//! to it (the split can be written again), and a lost connection loses the channel's
+//! transaction with every split it held, so `discard` then fails the job. In the staged
+//! and two-phase plans each split is a transaction of its own on the channel's
+//! connection (`BEGIN` ... `COMMIT` into the staging table, or `PREPARE TRANSACTION`):
+//! `discard` rolls it back, or reconnects when the connection is gone, so a lost writer
+//! connection is retried there.
 //! Rows of a channel's splits are numbered one after the other (`ferry_rn`); dirty
 //! records name the split and the row within it.
 //!
@@ -42,6 +45,7 @@ pub mod config;
 pub mod conflict;
 pub mod copy_encode;
 
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -55,7 +59,8 @@ use tokio_postgres::CopyInSink;
 use ferry_core::catalog::Datasource;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
 use ferry_core::plugin::{
-    BatchSink, BuildContext, CommitReport, Durability, Receipt, Split, Writer, WriterFactory,
+    BatchSink, BuildContext, CommitReport, Durability, Receipt, Resume, Split, Writer,
+    WriterFactory,
 };
 use ferry_core::{Error, Result};
 
@@ -146,6 +151,43 @@ pub enum CommitPlan {
     PerChannel,
 }
 
+impl CommitPlan {
+    const ALL: [CommitPlan; 4] = [
+        CommitPlan::Single,
+        CommitPlan::TwoPhase,
+        CommitPlan::Staged,
+        CommitPlan::PerChannel,
+    ];
+
+    /// The name a run directory records (what [`Writer::prepare`] returns).
+    fn name(self) -> &'static str {
+        match self {
+            CommitPlan::Single => "single",
+            CommitPlan::TwoPhase => "two-phase",
+            CommitPlan::Staged => "staged",
+            CommitPlan::PerChannel => "per-channel",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<CommitPlan> {
+        CommitPlan::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// What [`Writer::prepare`] returns: the plan the run uses, so that a resumed process
+/// uses the same one.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    plan: String,
+}
+
+/// The payload of the two-phase plan's (durable) receipts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PreparedSplit {
+    /// The prepared transaction's global id.
+    gid: String,
+}
+
 struct Shared {
     endpoint: PgEndpoint,
     cfg: WriterConfig,
@@ -157,12 +199,18 @@ struct Shared {
     pk: Vec<String>,
     arrow: SchemaRef,
     encoder: CopyEncoder,
-    plan: CommitPlan,
-    /// The run id: names prepared transactions (`ferry_<run>_<channel>`) and staging
-    /// tables (`ferry_stage_<run>_<process>_<channel>`).
+    /// The [`CommitPlan`] (its index in [`CommitPlan::ALL`]): chosen at connect, revised
+    /// by `prepare` (too few prepared-transaction slots) or `attach` (the run's plan).
+    plan: AtomicU8,
+    /// `attach` took over a run that died while committing.
+    recommit: AtomicBool,
+    /// The run id: names prepared transactions (`ferry_<run>_<process>_<split>`) and
+    /// staging tables (`ferry_stage_<run>_<process>_<channel>`).
     tag: String,
     /// Four hex digits unique to this process of the run.
     process: String,
+    /// Channels of the job.
+    channels: usize,
     /// Prepared transactions not yet committed or rolled back.
     prepared: Mutex<Vec<String>>,
     /// Staging tables this process created (staged plan), quoted.
@@ -246,17 +294,27 @@ impl PostgresWriter {
             .await
             .map_err(|e| pg_error(&ctx, &e))?
             .get(0);
+        // Greenplum lists prepared transactions (it uses them itself) but refuses
+        // `PREPARE TRANSACTION` to users.
+        let greenplum = client
+            .query_one("SELECT version()", &[])
+            .await
+            .map_err(|e| pg_error(&ctx, &e))?
+            .get::<_, String>(0)
+            .contains("Greenplum");
         let plan = if !cfg.atomic {
             CommitPlan::PerChannel
-        } else if channels <= 1 {
-            CommitPlan::Single
         } else if cfg.mode == ConflictMode::Insert
             && cfg.pre_sql.is_empty()
             && cfg.post_sql.is_empty()
             && !cfg.truncate
+            && cfg.prepared_transactions
             && max_prepared > 0
+            && !greenplum
         {
             CommitPlan::TwoPhase
+        } else if channels <= 1 {
+            CommitPlan::Single
         } else {
             CommitPlan::Staged
         };
@@ -286,7 +344,11 @@ impl PostgresWriter {
                 arrow: Arc::new(Schema::new(fields)),
                 columns,
                 pk,
-                plan,
+                plan: AtomicU8::new(
+                    CommitPlan::ALL.iter().position(|p| *p == plan).unwrap_or(2) as u8
+                ),
+                recommit: AtomicBool::new(false),
+                channels,
                 tag,
                 process,
                 endpoint,
@@ -301,7 +363,7 @@ impl PostgresWriter {
 
     /// The commit plan chosen for this job.
     pub fn plan(&self) -> CommitPlan {
-        self.inner.plan
+        self.inner.plan()
     }
 
     fn ctx(&self) -> String {
@@ -394,6 +456,23 @@ impl PostgresWriter {
             let sp: StagedSplit = r.decode()?;
             by_table.entry(sp.table.clone()).or_default().push(sp);
         }
+        if s.recommit.load(Ordering::Relaxed) && !by_table.is_empty() {
+            // The commit transaction drops the staging tables it moved: if none is left,
+            // the earlier process's commit happened.
+            let mut left = 0;
+            for table in by_table.keys() {
+                let row = client
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[table])
+                    .await
+                    .map_err(|e| pg_error(&self.ctx(), &e))?;
+                if row.get::<_, bool>(0) {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                return Ok(receipts.iter().map(|r| r.rows).sum());
+            }
+        }
         // (staging table, its splits, ferry_rn ranges to merge: adjacent splits coalesced)
         let mut staged = Vec::new();
         for (table, mut splits) in by_table {
@@ -466,6 +545,14 @@ impl PostgresWriter {
                 }
             }
             self.run_sql(client, "postSql", &s.cfg.post_sql).await?;
+            // Dropped with the commit: a resumed run that finds them gone knows the
+            // commit happened.
+            for (staging, _, _) in &staged {
+                client
+                    .batch_execute(&format!("DROP TABLE {staging}"))
+                    .await
+                    .map_err(|e| pg_error(&format!("{}: dropping {staging}", self.ctx()), &e))?;
+            }
             Ok::<u64, Error>(rows)
         };
         match body.await {
@@ -486,6 +573,26 @@ impl PostgresWriter {
                 Err(e)
             }
         }
+    }
+}
+
+impl Shared {
+    fn plan(&self) -> CommitPlan {
+        let i = self.plan.load(Ordering::Relaxed) as usize;
+        CommitPlan::ALL
+            .get(i)
+            .copied()
+            .unwrap_or(CommitPlan::Staged)
+    }
+
+    fn set_plan(&self, plan: CommitPlan) {
+        let i = CommitPlan::ALL.iter().position(|p| *p == plan).unwrap_or(2);
+        self.plan.store(i as u8, Ordering::Relaxed);
+    }
+
+    /// The two-phase plan's name for split `index`'s prepared transaction.
+    fn gid(&self, index: usize) -> String {
+        format!("ferry_{}_{}_{index}", self.tag, self.process)
     }
 }
 
@@ -552,12 +659,12 @@ impl Writer for PostgresWriter {
 
     fn describe_plan(&self) -> Option<String> {
         Some(
-            match self.inner.plan {
+            match self.inner.plan() {
                 CommitPlan::Single => {
                     "one transaction, a savepoint per split, committed at the end"
                 }
                 CommitPlan::TwoPhase => {
-                    "a transaction per channel (a savepoint per split), prepared, then committed together"
+                    "a prepared transaction per split, committed together"
                 }
                 CommitPlan::Staged => {
                     "a staging table per channel (a transaction per split), moved into the target in one transaction"
@@ -571,29 +678,93 @@ impl Writer for PostgresWriter {
     }
 
     async fn prepare(&self, splits: &[Split]) -> Result<serde_json::Value> {
-        let _ = splits;
         let s = &self.inner;
-        if s.plan == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
+        if s.plan() == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
             let client = s.endpoint.connect().await?;
             self.pre_load(&client).await?;
         }
-        Ok(serde_json::Value::Null)
+        if s.plan() == CommitPlan::TwoPhase {
+            // Every finished split holds a slot until the commit.
+            let client = s.endpoint.connect().await?;
+            let free: i64 = client
+                .query_one(
+                    "SELECT current_setting('max_prepared_transactions')::int8 - \
+                     (SELECT count(*) FROM pg_catalog.pg_prepared_xacts)",
+                    &[],
+                )
+                .await
+                .map_err(|e| pg_error(&self.ctx(), &e))?
+                .get(0);
+            if free < splits.len() as i64 {
+                let to = if s.channels > 1 {
+                    CommitPlan::Staged
+                } else {
+                    CommitPlan::Single
+                };
+                tracing::info!(
+                    "{}: {} splits but {free} free prepared-transaction slots \
+                     (max_prepared_transactions): using the {} plan",
+                    self.ctx(),
+                    splits.len(),
+                    to.name()
+                );
+                s.set_plan(to);
+            }
+        }
+        serde_json::to_value(Prepared {
+            plan: s.plan().name().to_string(),
+        })
+        .map_err(|e| Error::internal(format!("writer state: {e}")))
     }
 
-    /// Resume (staged plan only): the splits an earlier process of the run committed into
-    /// its staging tables are in its receipts, and commit merges them with this process's;
-    /// the tables are found by the run id. The other plans keep a split's rows in a
-    /// transaction that died with its process.
-    async fn attach(&self, _prepared: &serde_json::Value) -> Result<()> {
-        if self.inner.plan == CommitPlan::Staged {
-            return Ok(());
+    /// Resume: the staged plan's receipts name rows in staging tables, the two-phase
+    /// plan's name prepared transactions; commit takes them with this process's. What
+    /// the dead process prepared for splits without a receipt is rolled back here. The
+    /// single plan's transaction died with its process: every split is written again.
+    /// The per-channel plan committed channels as they finished: it cannot resume.
+    async fn attach(&self, resume: &Resume<'_>) -> Result<()> {
+        let s = &self.inner;
+        if let Ok(p) = serde_json::from_value::<Prepared>(resume.prepared.clone()) {
+            match CommitPlan::from_name(&p.plan) {
+                Some(plan) => s.set_plan(plan),
+                None => {
+                    return Err(Error::config(format!(
+                        "{}: the run used a commit plan this ferry does not know (\"{}\")",
+                        self.ctx(),
+                        p.plan
+                    )))
+                }
+            }
         }
-        Err(Error::config(format!(
-            "this load uses {}: its rows died with the process that held them; only the staged \
-             plan (truncate, preSql, postSql, writeMode update / ignore, or a server without \
-             prepared transactions, with several channels) can resume",
-            self.describe_plan().unwrap_or_default()
-        )))
+        s.recommit.store(resume.committing, Ordering::Relaxed);
+        match s.plan() {
+            CommitPlan::Staged => Ok(()),
+            CommitPlan::Single => {
+                tracing::info!(
+                    "{}: the single-transaction plan kept nothing of the earlier process: every split is written again",
+                    self.ctx()
+                );
+                Ok(())
+            }
+            CommitPlan::TwoPhase => {
+                let mut keep = std::collections::HashSet::new();
+                for r in resume.receipts {
+                    keep.insert(r.decode::<PreparedSplit>()?.gid);
+                }
+                let client = s.endpoint.connect().await?;
+                for gid in self.run_gids(&client).await? {
+                    if !keep.contains(&gid) {
+                        self.rollback_prepared(&client, &gid).await?;
+                    }
+                }
+                Ok(())
+            }
+            CommitPlan::PerChannel => Err(Error::config(format!(
+                "{}: atomic: false committed each channel as it finished; resuming would load \
+                 those rows twice",
+                self.ctx()
+            ))),
+        }
     }
 
     async fn open(&self, channel: usize, dirty: DirtyCollector) -> Result<Box<dyn BatchSink>> {
@@ -613,7 +784,10 @@ impl Writer for PostgresWriter {
             .collect::<Vec<_>>()
             .join(", ");
         let mut staging = None;
-        match s.plan {
+        let plan = s.plan();
+        match plan {
+            // Each split begins its own transaction; the plan takes `insert` mode only.
+            CommitPlan::TwoPhase => {}
             CommitPlan::Staged => {
                 // `_<process>`: a resumed run's tables beside the dead process's.
                 let name = format!(
@@ -630,8 +804,8 @@ impl Writer for PostgresWriter {
                 lock(&s.staging)?.push(name.clone());
                 staging = Some(name);
             }
-            CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel => {
-                if s.plan == CommitPlan::Single && (channel > 0 || lock(&s.held)?.is_some()) {
+            CommitPlan::Single | CommitPlan::PerChannel => {
+                if plan == CommitPlan::Single && (channel > 0 || lock(&s.held)?.is_some()) {
                     return Err(Error::internal(format!(
                         "{ctx}: the single-transaction plan takes one channel"
                     )));
@@ -640,7 +814,7 @@ impl Writer for PostgresWriter {
                     .batch_execute("BEGIN")
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
-                if s.plan == CommitPlan::Single {
+                if plan == CommitPlan::Single {
                     self.pre_load(&client).await?;
                 }
                 if s.cfg.mode != ConflictMode::Insert {
@@ -660,10 +834,10 @@ impl Writer for PostgresWriter {
             Some(t) => format!("COPY {t} ({cols}, ferry_rn) FROM STDIN (FORMAT binary)"),
             None => format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", s.target),
         };
-        let merge = match (&staging, s.plan) {
-            (Some(t), CommitPlan::Single | CommitPlan::TwoPhase | CommitPlan::PerChannel) => Some(
-                conflict::merge_sql(s.cfg.mode, &s.target, t, &s.columns, &s.pk),
-            ),
+        let merge = match (&staging, plan) {
+            (Some(t), CommitPlan::Single | CommitPlan::PerChannel) => Some(conflict::merge_sql(
+                s.cfg.mode, &s.target, t, &s.columns, &s.pk,
+            )),
             _ => None,
         };
         Ok(Box::new(PgSink {
@@ -680,6 +854,7 @@ impl Writer for PostgresWriter {
             split: None,
             next_rn: 0,
             stale_tail: false,
+            stale_gid: None,
             lost: None,
             rows_seen: 0,
             segment: None,
@@ -692,29 +867,27 @@ impl Writer for PostgresWriter {
     async fn commit(&self, receipts: Vec<Receipt>) -> Result<CommitReport> {
         let s = &self.inner;
         let rows: u64 = receipts.iter().map(|r| r.rows).sum();
-        match s.plan {
+        match s.plan() {
             CommitPlan::Single => self.commit_single(rows).await,
             CommitPlan::TwoPhase => {
+                let gids = receipts
+                    .iter()
+                    .map(|r| r.decode::<PreparedSplit>().map(|p| p.gid))
+                    .collect::<Result<Vec<_>>>()?;
+                let committed = self.commit_prepared(&gids).await?;
                 let client = s.endpoint.connect().await?;
-                let gids: Vec<String> = lock(&s.prepared)?.clone();
-                for gid in &gids {
-                    client
-                        .batch_execute(&format!("COMMIT PREPARED '{gid}'"))
-                        .await
-                        .map_err(|e| {
-                            pg_error(&format!("{}: COMMIT PREPARED '{gid}'", self.ctx()), &e)
-                        })?;
-                    lock(&s.prepared)?.retain(|g| g != gid);
-                }
                 self.run_sql(&client, "postSql", &s.cfg.post_sql).await?;
-                Ok(CommitReport {
-                    rows,
-                    notes: vec![format!(
-                        "committed {} prepared transaction(s) into {}",
-                        gids.len(),
-                        s.cfg.table
-                    )],
-                })
+                let mut notes = vec![format!(
+                    "committed {committed} prepared transaction(s), one per split, into {}",
+                    s.cfg.table
+                )];
+                if committed < gids.len() {
+                    notes.push(format!(
+                        "{} of them had been committed by the earlier process that died while committing",
+                        gids.len() - committed
+                    ));
+                }
+                Ok(CommitReport { rows, notes })
             }
             CommitPlan::Staged => {
                 let client = s.endpoint.connect().await?;
@@ -745,7 +918,7 @@ impl Writer for PostgresWriter {
 
     async fn abort(&self, receipts: Vec<Receipt>) -> Result<()> {
         let s = &self.inner;
-        match s.plan {
+        match s.plan() {
             CommitPlan::PerChannel => {
                 if !receipts.is_empty() {
                     let rows: u64 = receipts.iter().map(|r| r.rows).sum();
@@ -778,23 +951,103 @@ impl Writer for PostgresWriter {
 }
 
 impl PostgresWriter {
-    /// Roll back the run's prepared transactions and drop its staging tables.
-    async fn sweep(&self, client: &tokio_postgres::Client) -> Result<()> {
+    /// The prepared transactions of this run (of every process of it).
+    async fn run_gids(&self, client: &tokio_postgres::Client) -> Result<Vec<String>> {
         let tag = self.inner.tag.replace('_', "\\_");
-        let gids = client
+        let rows = client
             .query(
                 "SELECT gid FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE $1 AND database = current_database()",
                 &[&format!("ferry\\_{tag}\\_%")],
             )
             .await
             .map_err(|e| pg_error(&format!("{}: listing prepared transactions", self.ctx()), &e))?;
-        for r in gids {
-            let gid: String = r.get(0);
-            client
-                .batch_execute(&format!("ROLLBACK PREPARED '{gid}'"))
-                .await
-                .map_err(|e| pg_error(&format!("{}: ROLLBACK PREPARED '{gid}'", self.ctx()), &e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The two-phase commit: `COMMIT PREPARED` of every receipt's transaction, each
+    /// retried on a new connection when the connection fails (a prepared transaction
+    /// outlives connections and server restarts). Returns how many this call committed.
+    ///
+    /// Every transaction must still be prepared before the first is committed, unless an
+    /// earlier process of the run died while committing: then the missing ones are the
+    /// ones it committed.
+    async fn commit_prepared(&self, gids: &[String]) -> Result<usize> {
+        let s = &self.inner;
+        let mut client = s.endpoint.connect().await?;
+        let present: std::collections::HashSet<String> =
+            self.run_gids(&client).await?.into_iter().collect();
+        let missing: Vec<&String> = gids.iter().filter(|g| !present.contains(*g)).collect();
+        if !missing.is_empty() && !s.recommit.load(Ordering::Relaxed) {
+            return Err(Error::data(format!(
+                "{}: {} of the run's {} prepared transactions are gone (rolled back outside \
+                 ferry?), e.g. '{}'; nothing was committed",
+                self.ctx(),
+                missing.len(),
+                gids.len(),
+                missing[0]
+            )));
         }
+        let mut committed = 0;
+        for gid in gids.iter().filter(|g| present.contains(*g)) {
+            let sql = format!("COMMIT PREPARED '{gid}'");
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let err = match client.batch_execute(&sql).await {
+                    Ok(()) => break,
+                    Err(e) => e,
+                };
+                // 42704: no such prepared transaction — an attempt whose answer was lost
+                // committed it.
+                if attempt > 1
+                    && err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT)
+                {
+                    break;
+                }
+                let e = pg_error(
+                    &format!(
+                        "{}: {sql} ({committed} of {} committed)",
+                        self.ctx(),
+                        gids.len()
+                    ),
+                    &err,
+                );
+                if !e.retry_hint() || attempt >= 5 {
+                    return Err(e);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                if client.is_closed() {
+                    if let Ok(c) = s.endpoint.connect().await {
+                        client = c;
+                    }
+                }
+            }
+            committed += 1;
+            lock(&s.prepared)?.retain(|g| g != gid);
+        }
+        // Anything else of the run still prepared (a split whose PREPARE answer was lost
+        // and that was written again): not part of the load.
+        for gid in self.run_gids(&client).await? {
+            if !gids.contains(&gid) {
+                self.rollback_prepared(&client, &gid).await?;
+            }
+        }
+        Ok(committed)
+    }
+
+    async fn rollback_prepared(&self, client: &tokio_postgres::Client, gid: &str) -> Result<()> {
+        client
+            .batch_execute(&format!("ROLLBACK PREPARED '{gid}'"))
+            .await
+            .map_err(|e| pg_error(&format!("{}: ROLLBACK PREPARED '{gid}'", self.ctx()), &e))
+    }
+
+    /// Roll back the run's prepared transactions and drop its staging tables.
+    async fn sweep(&self, client: &tokio_postgres::Client) -> Result<()> {
+        for gid in self.run_gids(client).await? {
+            self.rollback_prepared(client, &gid).await?;
+        }
+        let tag = self.inner.tag.replace('_', "\\_");
         let tables = client
             .query(
                 "SELECT format('%I.%I', schemaname, tablename) FROM pg_catalog.pg_tables WHERE tablename LIKE $1",
@@ -862,6 +1115,9 @@ struct PgSink {
     /// (the answer lost with the connection); the next split first deletes rows from
     /// `next_rn` on.
     stale_tail: bool,
+    /// Two-phase plan: a split's `PREPARE TRANSACTION` was sent but its answer was lost
+    /// with the connection; the next split first rolls it back if it exists.
+    stale_gid: Option<String>,
     /// Why the channel's transaction is gone (single / two-phase / per-channel plans).
     lost: Option<String>,
     /// Rows of the current split received so far (row numbers in dirty records).
@@ -919,7 +1175,7 @@ impl PgSink {
     /// `ferry_rn` of a row numbered `row` within the split, when rows go to a staging table.
     fn rn(&self, row: u64) -> Option<i64> {
         self.staging.as_ref()?;
-        let first = match self.shared.plan {
+        let first = match self.shared.plan() {
             CommitPlan::Staged => self.split.as_ref().map(|s| s.first_rn).unwrap_or(0),
             _ => 0,
         };
@@ -970,14 +1226,23 @@ impl PgSink {
         }
     }
 
-    /// The connection cannot be used any more: the staged plan drops it (the server
-    /// rolls the split's transaction back; `discard` reconnects), the others lose the
-    /// channel's transaction.
+    /// Whether each split is a transaction of its own (staged, two-phase): a lost
+    /// connection loses one split, and the sink reconnects.
+    fn split_per_transaction(&self) -> bool {
+        matches!(
+            self.shared.plan(),
+            CommitPlan::Staged | CommitPlan::TwoPhase
+        )
+    }
+
+    /// The connection cannot be used any more: the staged and two-phase plans drop it
+    /// (the server rolls the split's transaction back; `discard` reconnects), the others
+    /// lose the channel's transaction.
     fn give_up_connection(&mut self, why: &str) {
-        if self.shared.plan == CommitPlan::Staged {
+        if self.split_per_transaction() {
             self.client = None;
             self.copy_stmt = None;
-            self.stale_tail = true;
+            self.stale_tail = self.shared.plan() == CommitPlan::Staged;
         } else if self.lost.is_none() {
             self.lost = Some(why.to_string());
         }
@@ -1254,13 +1519,28 @@ impl BatchSink for PgSink {
             return Err(self.lost_error(why));
         }
         self.reset_split();
-        if self.shared.plan == CommitPlan::Staged
-            && self.client.as_ref().is_none_or(|c| c.is_closed())
-        {
-            // The staging table survives a lost connection: start over on a new one.
+        if self.split_per_transaction() && self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            // Earlier splits survive a lost connection (committed into the staging table,
+            // or prepared): start over on a new one.
             self.client = None;
             self.copy_stmt = None;
             self.client = Some(connect_sink(&self.shared, &self.ctx).await?);
+        }
+        if let Some(gid) = self.stale_gid.clone() {
+            // ROLLBACK PREPARED cannot run inside a transaction block: check, then act.
+            let present = self
+                .client()?
+                .query_opt(
+                    "SELECT 1 FROM pg_catalog.pg_prepared_xacts WHERE gid = $1",
+                    &[&gid],
+                )
+                .await
+                .map_err(|e| pg_error(&self.ctx, &e))?
+                .is_some();
+            if present {
+                self.exec(&format!("ROLLBACK PREPARED '{gid}'")).await?;
+            }
+            self.stale_gid = None;
         }
         self.split = Some(OpenSplit {
             index: split.index,
@@ -1268,8 +1548,12 @@ impl BatchSink for PgSink {
             first_rn: self.next_rn,
         });
         let at = |e: Error| e.context(format!("split {} ({})", split.index, split.description));
-        if self.shared.plan != CommitPlan::Staged {
-            return self.exec("SAVEPOINT ferry_split").await.map_err(at);
+        match self.shared.plan() {
+            CommitPlan::Staged => {}
+            CommitPlan::TwoPhase => return self.exec("BEGIN").await.map_err(at),
+            CommitPlan::Single | CommitPlan::PerChannel => {
+                return self.exec("SAVEPOINT ferry_split").await.map_err(at)
+            }
         }
         if self.stale_tail {
             // Committed on its own, before the split's transaction.
@@ -1347,7 +1631,20 @@ impl BatchSink for PgSink {
         if let Some(seg) = self.segment.take() {
             self.end_segment(seg).await?;
         }
-        match self.shared.plan {
+        match self.shared.plan() {
+            CommitPlan::TwoPhase => {
+                let gid = self.shared.gid(index);
+                if let Err(e) = self.exec(&format!("PREPARE TRANSACTION '{gid}'")).await {
+                    // Its answer may be lost after the server prepared it.
+                    self.stale_gid = Some(gid);
+                    return Err(e);
+                }
+                lock(&self.shared.prepared)?.push(gid.clone());
+                self.split = None;
+                // Prepared: a later process of the run (resume) commits it from this receipt.
+                return Receipt::new(index, self.accepted, self.bytes, Durability::Durable)
+                    .with_payload(&PreparedSplit { gid });
+            }
             CommitPlan::Staged => {
                 self.exec("COMMIT").await?;
                 let first = self.split.as_ref().map(|s| s.first_rn).unwrap_or(0);
@@ -1380,7 +1677,7 @@ impl BatchSink for PgSink {
     async fn discard(&mut self) -> Result<()> {
         let had_split = self.split.take().is_some();
         self.reset_split();
-        if self.shared.plan == CommitPlan::Staged {
+        if self.split_per_transaction() {
             // Each split is a transaction of its own: rolling it back (or losing the
             // connection, which rolls it back on the server) drops exactly this split.
             let rolled_back = match &self.client {
@@ -1388,7 +1685,7 @@ impl BatchSink for PgSink {
                 _ => false,
             };
             if !rolled_back {
-                self.stale_tail = true;
+                self.stale_tail = self.shared.plan() == CommitPlan::Staged;
                 self.client = None;
                 self.copy_stmt = None;
                 match connect_sink(&self.shared, &self.ctx).await {
@@ -1438,12 +1735,9 @@ impl BatchSink for PgSink {
             return Err(self.lost_error(why));
         }
         let s = self.shared.clone();
-        match s.plan {
-            CommitPlan::TwoPhase => {
-                let gid = format!("ferry_{}_{}", s.tag, self.channel);
-                self.exec(&format!("PREPARE TRANSACTION '{gid}'")).await?;
-                lock(&s.prepared)?.push(gid);
-            }
+        match s.plan() {
+            // Every split was prepared at its end.
+            CommitPlan::TwoPhase => {}
             CommitPlan::PerChannel => self.exec("COMMIT").await?,
             CommitPlan::Single => {
                 let client = self
