@@ -169,6 +169,14 @@ impl CommitPlan {
         }
     }
 
+    /// Its position in [`CommitPlan::ALL`] (how [`Shared`] keeps it).
+    fn index(self) -> u8 {
+        CommitPlan::ALL
+            .iter()
+            .position(|p| *p == self)
+            .unwrap_or_default() as u8
+    }
+
     fn from_name(name: &str) -> Option<CommitPlan> {
         CommitPlan::ALL.into_iter().find(|p| p.name() == name)
     }
@@ -211,8 +219,6 @@ struct Shared {
     process: String,
     /// Channels of the job.
     channels: usize,
-    /// Prepared transactions not yet committed or rolled back.
-    prepared: Mutex<Vec<String>>,
     /// Staging tables this process created (staged plan), quoted.
     staging: Mutex<Vec<String>>,
     /// The collector handed to `open`, for rows rejected at commit (staged plan).
@@ -344,16 +350,13 @@ impl PostgresWriter {
                 arrow: Arc::new(Schema::new(fields)),
                 columns,
                 pk,
-                plan: AtomicU8::new(
-                    CommitPlan::ALL.iter().position(|p| *p == plan).unwrap_or(2) as u8
-                ),
+                plan: AtomicU8::new(plan.index()),
                 recommit: AtomicBool::new(false),
                 channels,
                 tag,
                 process,
                 endpoint,
                 cfg,
-                prepared: Mutex::new(Vec::new()),
                 staging: Mutex::new(Vec::new()),
                 dirty: Mutex::new(None),
                 held: Mutex::new(None),
@@ -586,8 +589,7 @@ impl Shared {
     }
 
     fn set_plan(&self, plan: CommitPlan) {
-        let i = CommitPlan::ALL.iter().position(|p| *p == plan).unwrap_or(2);
-        self.plan.store(i as u8, Ordering::Relaxed);
+        self.plan.store(plan.index(), Ordering::Relaxed);
     }
 
     /// The two-phase plan's name for split `index`'s prepared transaction.
@@ -944,7 +946,6 @@ impl Writer for PostgresWriter {
         // earlier one of the same run that died (`ferry runs abort`), whatever its plan.
         let client = s.endpoint.connect().await?;
         self.sweep(&client).await?;
-        lock(&s.prepared)?.clear();
         lock(&s.staging)?.clear();
         Ok(())
     }
@@ -1023,7 +1024,6 @@ impl PostgresWriter {
                 }
             }
             committed += 1;
-            lock(&s.prepared)?.retain(|g| g != gid);
         }
         // Anything else of the run still prepared (a split whose PREPARE answer was lost
         // and that was written again): not part of the load.
@@ -1639,7 +1639,6 @@ impl BatchSink for PgSink {
                     self.stale_gid = Some(gid);
                     return Err(e);
                 }
-                lock(&self.shared.prepared)?.push(gid.clone());
                 self.split = None;
                 // Prepared: a later process of the run (resume) commits it from this receipt.
                 return Receipt::new(index, self.accepted, self.bytes, Durability::Durable)
