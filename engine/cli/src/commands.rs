@@ -184,6 +184,18 @@ struct ServeArgs {
     /// `none` accepts unsigned requests.
     #[arg(long)]
     auth: Option<String>,
+    /// Fault injection, for retry tests: drop the connection of a block upload after this
+    /// many body bytes.
+    #[arg(long, value_name = "BYTES")]
+    drop_block_put_after: Option<u64>,
+    /// How many block uploads to drop that way (with --drop-block-put-after).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "drop_block_put_after"
+    )]
+    drop_block_puts: u32,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -965,6 +977,12 @@ async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {
             let mut opts = ServeOptions::new(&a.root);
             opts.listen = a.listen;
             opts.auth = auth;
+            opts.fault = a
+                .drop_block_put_after
+                .map(|bytes| ferry_odps_server::FaultInjection {
+                    drop_block_put_after_bytes: Some(bytes),
+                    times: a.drop_block_puts,
+                });
             let server = ferry_odps_server::start(opts).await?;
             eprintln!(
                 "ferry odps serve: REST {} tunnel {} root {}",

@@ -7,9 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod support;
+use support::OdpsServer;
 
 fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -322,47 +325,6 @@ fn parquet_source_to_postgres_with_the_copy_from_baseline_and_to_null() {
 }
 
 /// A `ferry odps serve` child on a free port, killed on drop.
-struct OdpsServer {
-    child: Child,
-    port: u16,
-}
-
-impl OdpsServer {
-    fn start(root: &Path) -> OdpsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = OdpsServer {
-            child: ferry()
-                .args(["odps", "serve", "--auth", "none", "--listen"])
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--root")
-                .arg(root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-            port,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("ferry odps serve did not listen on {port}");
-    }
-}
-
-impl Drop for OdpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn postgres_to_odps_scratch_and_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -370,7 +332,7 @@ fn postgres_to_odps_scratch_and_back() {
     let server = OdpsServer::start(&dir.path().join("odps"));
     let out = ferry()
         .args(["datasource", "add", "od", "--type", "odps", "--endpoint"])
-        .arg(format!("http://127.0.0.1:{}/api", server.port))
+        .arg(server.endpoint())
         .args([
             "--project",
             "bench",

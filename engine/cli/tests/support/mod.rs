@@ -1,0 +1,109 @@
+//! What several test binaries of the CLI share: a local `ferry odps serve` in its own
+//! process.
+
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// `ferry odps serve --auth none` on a free port, killed when dropped.
+pub struct OdpsServer {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl OdpsServer {
+    /// A server storing under `root`.
+    pub fn start(root: &Path) -> OdpsServer {
+        OdpsServer::start_with(root, &[])
+    }
+
+    /// A server storing under `root`, with more `ferry odps serve` flags.
+    pub fn start_with(root: &Path, extra: &[&str]) -> OdpsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = OdpsServer {
+            child: Command::new(env!("CARGO_BIN_EXE_ferry"))
+                .args(["odps", "serve", "--auth", "none", "--listen"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--root")
+                .arg(root)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+            port,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ferry odps serve did not listen on {port}");
+    }
+
+    /// The REST endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/api", self.port)
+    }
+
+    /// An `odpswriter` / `odpsreader` parameter block's connection keys (project `p`).
+    pub fn keys(&self) -> String {
+        format!(
+            r#""odpsServer": "{}", "project": "p", "accessId": "ak", "accessKey": "sk""#,
+            self.endpoint()
+        )
+    }
+
+    /// Run one ODPS SQL statement (DDL) against project `p`, through `ferry odps sql`.
+    pub fn sql(&self, dir: &Path, sql: &str) {
+        let cat = dir.join("odps-catalog.json");
+        let run = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+                .args(args)
+                .env("FERRY_CATALOG", &cat)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "ferry {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if !cat.exists() {
+            let endpoint = self.endpoint();
+            run(&[
+                "datasource",
+                "add",
+                "od",
+                "--type",
+                "odps",
+                "--endpoint",
+                &endpoint,
+                "--project",
+                "p",
+                "--access-id",
+                "ak",
+                "--access-key",
+                "sk",
+            ]);
+        }
+        run(&["odps", "sql", "--datasource", "od", sql]);
+    }
+}
+
+impl Drop for OdpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
