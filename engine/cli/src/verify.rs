@@ -7,7 +7,7 @@ use ferry_core::catalog::Catalog;
 use ferry_core::job::Job;
 use ferry_core::plugin::BuildContext;
 use ferry_core::{Error, Result};
-use ferry_runtime::verify::{source_digests, target_digest, Digest};
+use ferry_runtime::verify::{locate, source_digests, target_digest, Digest, Located};
 use ferry_runtime::JobPlan;
 use serde_json::{json, Map, Value};
 
@@ -25,7 +25,14 @@ pub(crate) struct VerifyReport {
     /// contents are compared; otherwise only `target rows >= source rows`.
     pub owned: bool,
     pub ok: bool,
+    /// On a mismatch, the splits whose rows the target lacks (when the differing rows
+    /// were few enough to read again).
+    pub located: Option<Located>,
 }
+
+/// Rows under the differing buckets (both sides) up to which a mismatch is located: a
+/// second read keeps 16 bytes per such row.
+const LOCATE_ROWS: u64 = 4_000_000;
 
 impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +62,29 @@ impl std::fmt::Display for VerifyReport {
                 self.source.rows, self.target.rows
             ),
         };
-        writeln!(f, "Verify                : {verdict}")
+        writeln!(f, "Verify                : {verdict}")?;
+        if let Some(located) = &self.located {
+            for m in &located.missing {
+                writeln!(
+                    f,
+                    "  split {} ({}): {} of its {} rows are not in the target",
+                    m.index, m.description, m.missing, m.rows
+                )?;
+            }
+            if self.owned && located.extra > 0 {
+                writeln!(
+                    f,
+                    "  the target holds {} rows the source does not give{}",
+                    located.extra,
+                    if located.missing.is_empty() {
+                        ""
+                    } else {
+                        " (a changed row counts on both lines)"
+                    }
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -67,19 +96,46 @@ pub(crate) async fn verify_job(job: &Job, catalog: &Arc<Catalog>) -> Result<Veri
     let schema = plan.writer.schema();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let (plugin, params, owned) = target_reader(job, &names)?;
-    let source = source_digests(&plan).await;
+    let outcome = compare(&plan, plugin, &params, owned, &ctx).await;
     let _ = plan.reader.close().await;
-    let source = source?;
-    let reader = registry::reader(plugin)?
-        .build(&params, "verify: the target", &ctx)
-        .await
-        .map_err(|e| e.context("verify: reading the target"))?;
-    let target = target_digest(reader.as_ref(), schema, plan.channels).await?;
+    outcome
+}
+
+async fn compare(
+    plan: &JobPlan,
+    plugin: &'static str,
+    params: &Value,
+    owned: bool,
+    ctx: &BuildContext,
+) -> Result<VerifyReport> {
+    let source = source_digests(plan).await?;
+    let target_reader = || async {
+        registry::reader(plugin)?
+            .build(params, "verify: the target", ctx)
+            .await
+            .map_err(|e| e.context("verify: reading the target"))
+    };
+    let reader = target_reader().await?;
+    let scanned = target_digest(reader.as_ref(), plan.writer.schema(), plan.channels).await;
+    let _ = reader.close().await;
+    let (target, buckets) = scanned?;
     let ok = if owned {
         source.total == target
     } else {
         target.rows >= source.total.rows
     };
+    let mut located = None;
+    // Name the splits: where the job owns the target (contents compared), or where the
+    // target holds fewer rows than the source gives.
+    if !ok {
+        let (differing, rows) = source.buckets.differing(&buckets);
+        if rows <= LOCATE_ROWS {
+            let reader = target_reader().await?;
+            let found = locate(plan, &source, reader.as_ref(), &differing).await;
+            let _ = reader.close().await;
+            located = Some(found?);
+        }
+    }
     Ok(VerifyReport {
         source: source.total,
         target,
@@ -88,6 +144,7 @@ pub(crate) async fn verify_job(job: &Job, catalog: &Arc<Catalog>) -> Result<Veri
         dirty: source.dirty,
         owned,
         ok,
+        located,
     })
 }
 

@@ -707,7 +707,7 @@ enum Target {
     Parquet,
 }
 
-/// `FERRY_FAULT_TRIES` kills at random points of each leg (PG → PG with 1 and 2 channels,
+/// `FERRY_FAULT_TRIES` (default 2; `bench/fault-matrix.sh` runs 20) kills at random points of each leg (PG → PG with 1 and 2 channels,
 /// with and without prepared transactions, PG → ODPS, PG → Parquet), each followed by
 /// `--resume`: the target equals the source, nothing is left behind, and a run killed
 /// after a split was staged reads fewer rows when resumed.
@@ -716,7 +716,7 @@ fn kills_at_random_points_of_every_leg_resume_to_an_exact_target() {
     let tries: u32 = std::env::var("FERRY_FAULT_TRIES")
         .ok()
         .and_then(|t| t.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(2);
     let dir = tempfile::tempdir().unwrap();
     let server = OdpsServer::start(&dir.path().join("odps"));
     server.sql(dir.path(), "CREATE TABLE matrix (id BIGINT, name STRING)");

@@ -71,6 +71,32 @@ fn write_job(dir: &Path, name: &str, schema: &str, writer: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The verdict's lines naming a split: `  split N (DESCRIPTION): M of its R rows ...`.
+fn split_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("  split "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a split line's `id >= A AND id < B` range holds `id`.
+fn covers(line: &str, id: i64) -> bool {
+    let bound = |key: &str| -> Option<i64> {
+        let at = line.find(key)? + key.len();
+        let digits: String = line[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        digits.parse().ok()
+    };
+    let lo = bound("id >= ").unwrap_or(i64::MIN);
+    match (bound("id < "), bound("id <= ")) {
+        (Some(hi), _) => lo <= id && id < hi,
+        (None, Some(hi)) => lo <= id && id <= hi,
+        (None, None) => lo <= id,
+    }
+}
+
 #[test]
 fn a_postgresql_copy_verifies_and_a_changed_row_fails() {
     let schema = "verify_pg";
@@ -106,6 +132,15 @@ fn a_postgresql_copy_verifies_and_a_changed_row_fails() {
         text.contains("MISMATCH: 900 rows on both sides, but their contents differ"),
         "{text}"
     );
+    // ... and the split that holds row 450 is named.
+    let named = split_lines(&text);
+    assert_eq!(named.len(), 1, "{text}");
+    assert!(covers(&named[0], 450), "{text}");
+    assert!(named[0].contains(": 1 of its "), "{text}");
+    assert!(
+        text.contains("the target holds 1 rows the source does not give"),
+        "{text}"
+    );
     // A NULL made a value: also seen.
     pg_exec(&format!(
         "UPDATE {schema}.dst SET amount = amount - 0.01 WHERE id = 450;
@@ -123,6 +158,13 @@ fn a_postgresql_copy_verifies_and_a_changed_row_fails() {
         text.contains("MISMATCH: the source gives 900 rows, the target holds 899"),
         "{text}"
     );
+    let named = split_lines(&text);
+    assert_eq!(named.len(), 1, "{text}");
+    assert!(
+        covers(&named[0], 3) && named[0].contains(": 1 of its "),
+        "{text}"
+    );
+    assert!(!text.contains("rows the source does not give"), "{text}");
     // Put back: it passes again.
     pg_exec(&format!(
         "INSERT INTO {schema}.dst SELECT id, name, amount, at, 'v1' FROM {schema}.src WHERE id = 3"
@@ -158,6 +200,11 @@ fn a_job_that_does_not_own_the_target_compares_counts_only() {
         text.contains("MISMATCH: the source gives 900 rows, the target holds only 891"),
         "{text}"
     );
+    // The ten rows are named by their split (the target's other row is not listed).
+    let named = split_lines(&text);
+    assert_eq!(named.len(), 1, "{text}");
+    assert!(covers(&named[0], 1) && covers(&named[0], 10), "{text}");
+    assert!(named[0].contains(": 10 of its "), "{text}");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! extra row changes it (but for a 2^-64 chance).
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
@@ -62,8 +62,8 @@ impl Digester {
         Ok(Digester { schema, rows })
     }
 
-    /// Cast `batch`'s columns, by position, to the schema, then digest its rows.
-    fn digest(&self, batch: &RecordBatch, what: &str) -> Result<Digest> {
+    /// Cast `batch`'s columns, by position, to the schema, then hash its rows.
+    fn hashes(&self, batch: &RecordBatch, what: &str) -> Result<Vec<u64>> {
         let want = self.schema.fields();
         if batch.num_columns() != want.len() {
             return Err(Error::schema(format!(
@@ -95,30 +95,92 @@ impl Digester {
             .rows
             .convert_columns(&cols)
             .map_err(|e| Error::internal(format!("verify: row encoding: {e}")))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut h = std::hash::DefaultHasher::new();
+                row.as_ref().hash(&mut h);
+                h.finish()
+            })
+            .collect())
+    }
+
+    #[cfg(test)]
+    fn digest(&self, batch: &RecordBatch, what: &str) -> Result<Digest> {
         let mut d = Digest::default();
-        for row in rows.iter() {
-            let mut h = std::hash::DefaultHasher::new();
-            row.as_ref().hash(&mut h);
-            d.rows += 1;
-            d.sum = d.sum.wrapping_add(h.finish());
+        for h in self.hashes(batch, what)? {
+            d.add_row(h);
         }
         Ok(d)
     }
 }
 
-/// The source side: every split read and transformed as a run would, in the writer's
-/// schema. Returns the digest per split (in split order) and the records the transform
-/// filtered or found dirty (a run does not write those either).
-pub async fn source_digests(plan: &JobPlan) -> Result<SourceDigest> {
-    let digester = Arc::new(Digester::new(plan.writer.schema())?);
+impl Digest {
+    fn add_row(&mut self, hash: u64) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(hash);
+    }
+}
+
+/// Digests of the rows by hash bucket: where two sides differ, only the rows of the
+/// buckets that differ need a closer look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets(Vec<Digest>);
+
+/// Buckets: 4,096 (64 KiB a side); one changed row puts 1/2,048 of the rows under the
+/// closer look.
+const BUCKETS: usize = 4096;
+
+fn bucket_of(hash: u64) -> usize {
+    (hash >> 52) as usize
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets(vec![Digest::default(); BUCKETS])
+    }
+}
+
+impl Buckets {
+    fn add(&mut self, hashes: &[u64]) {
+        for &h in hashes {
+            self.0[bucket_of(h)].add_row(h);
+        }
+    }
+
+    /// Which buckets differ from `other`'s, and how many rows they hold on both sides.
+    pub fn differing(&self, other: &Buckets) -> (Vec<bool>, u64) {
+        let mut rows = 0;
+        let wanted = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| {
+                let differ = a != b;
+                if differ {
+                    rows += a.rows + b.rows;
+                }
+                differ
+            })
+            .collect();
+        (wanted, rows)
+    }
+}
+
+/// Read every split of the source as a run would (the transform applied) and hand each
+/// batch's row hashes to `each` with the split's position in the plan. Returns the
+/// records the transform filtered and found dirty.
+async fn scan_source(
+    plan: &JobPlan,
+    digester: &Digester,
+    each: &(dyn Fn(usize, &[u64]) + Sync),
+) -> Result<(u64, u64)> {
     let dirty = DirtyCollector::in_memory();
-    let results: Vec<(usize, Digest, u64)> =
-        futures::stream::iter(plan.splits.iter().map(|split| {
-            let digester = Arc::clone(&digester);
+    let filtered: Vec<u64> =
+        futures::stream::iter(plan.splits.iter().enumerate().map(|(pos, split)| {
             let dirty = dirty.clone();
             async move {
                 let mut stream = plan.reader.read(split, ReadOptions::default()).await?;
-                let mut d = Digest::default();
                 let mut filtered = 0u64;
                 let mut row = 0u64;
                 while let Some(batch) = stream.next().await {
@@ -135,26 +197,73 @@ pub async fn source_digests(plan: &JobPlan) -> Result<SourceDigest> {
                     row += n;
                     filtered += out.filtered;
                     if let Some(b) = out.batch {
-                        d.add(digester.digest(&b, &split.description)?);
+                        each(pos, &digester.hashes(&b, &split.description)?);
                     }
                 }
-                Ok::<_, Error>((split.index, d, filtered))
+                Ok::<_, Error>(filtered)
             }
         }))
         .buffer_unordered(plan.channels.max(1))
         .try_collect()
         .await?;
-    let mut out = SourceDigest::default();
-    let mut splits: Vec<(usize, Digest)> = Vec::new();
-    for (i, d, f) in results {
-        out.total.add(d);
-        out.filtered += f;
-        splits.push((i, d));
+    Ok((filtered.iter().sum(), dirty.count()))
+}
+
+/// Read every split of `target` and hand each batch's row hashes to `each`.
+async fn scan_target(
+    target: &dyn Reader,
+    digester: &Digester,
+    channels: usize,
+    each: &(dyn Fn(&[u64]) + Sync),
+) -> Result<()> {
+    let splits = target.plan(channels.max(1)).await?;
+    futures::stream::iter(splits.iter().map(|split| async move {
+        let mut stream = target.read(split, ReadOptions::default()).await?;
+        while let Some(batch) = stream.next().await {
+            each(&digester.hashes(&batch?, "the target")?);
+        }
+        Ok::<_, Error>(())
+    }))
+    .buffer_unordered(channels.max(1))
+    .try_collect::<Vec<()>>()
+    .await?;
+    Ok(())
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The source side: every split read and transformed as a run would, in the writer's
+/// schema. Returns the digest per split (in split order) and the records the transform
+/// filtered or found dirty (a run does not write those either).
+pub async fn source_digests(plan: &JobPlan) -> Result<SourceDigest> {
+    let digester = Digester::new(plan.writer.schema())?;
+    let splits = Mutex::new(vec![Digest::default(); plan.splits.len()]);
+    let buckets = Mutex::new(Buckets::default());
+    let (filtered, dirty) = scan_source(plan, &digester, &|pos, hashes| {
+        let mut d = Digest::default();
+        for &h in hashes {
+            d.add_row(h);
+        }
+        if let Some(s) = locked(&splits).get_mut(pos) {
+            s.add(d);
+        }
+        locked(&buckets).add(hashes);
+    })
+    .await?;
+    let splits = splits.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut total = Digest::default();
+    for d in &splits {
+        total.add(*d);
     }
-    splits.sort_by_key(|s| s.0);
-    out.splits = splits;
-    out.dirty = dirty.count();
-    Ok(out)
+    Ok(SourceDigest {
+        total,
+        splits: plan.splits.iter().map(|s| s.index).zip(splits).collect(),
+        buckets: buckets.into_inner().unwrap_or_else(|p| p.into_inner()),
+        filtered,
+        dirty,
+    })
 }
 
 /// What the source gives.
@@ -164,6 +273,8 @@ pub struct SourceDigest {
     pub total: Digest,
     /// Per split index.
     pub splits: Vec<(usize, Digest)>,
+    /// All splits, by hash bucket.
+    pub buckets: Buckets,
     /// Records the job's `where` / transformers drop.
     pub filtered: u64,
     /// Records the transform rejects (a run reports them as dirty).
@@ -171,34 +282,117 @@ pub struct SourceDigest {
 }
 
 /// The target side: every split of `target` (a reader over what the writer wrote, with
-/// the writer's columns in order), cast to `schema`.
+/// the writer's columns in order), cast to `schema`; in total and by hash bucket.
 pub async fn target_digest(
     target: &dyn Reader,
     schema: SchemaRef,
     channels: usize,
-) -> Result<Digest> {
-    let digester = Arc::new(Digester::new(schema)?);
-    let splits = target.plan(channels.max(1)).await?;
-    let parts: Vec<Digest> = futures::stream::iter(splits.iter().map(|split| {
-        let digester = Arc::clone(&digester);
-        async move {
-            let mut stream = target.read(split, ReadOptions::default()).await?;
-            let mut d = Digest::default();
-            while let Some(batch) = stream.next().await {
-                d.add(digester.digest(&batch?, "the target")?);
-            }
-            Ok::<_, Error>(d)
+) -> Result<(Digest, Buckets)> {
+    let digester = Digester::new(schema)?;
+    let acc = Mutex::new((Digest::default(), Buckets::default()));
+    scan_target(target, &digester, channels, &|hashes| {
+        let mut g = locked(&acc);
+        for &h in hashes {
+            g.0.add_row(h);
         }
-    }))
-    .buffer_unordered(channels.max(1))
-    .try_collect()
+        g.1.add(hashes);
+    })
     .await?;
-    let _ = target.close().await;
-    let mut total = Digest::default();
-    for d in parts {
-        total.add(d);
+    Ok(acc.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Where the two sides differ, from a second read of the rows in the `differing` buckets.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Located {
+    /// Per split (position in the plan, index, description, its rows): the rows the
+    /// source gives that the target does not hold.
+    pub missing: Vec<SplitMismatch>,
+    /// Rows the target holds that the source does not give.
+    pub extra: u64,
+}
+
+/// One split with rows missing from the target.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SplitMismatch {
+    /// The split's index.
+    pub index: usize,
+    /// Its description (`id >= 1 AND id < 26`, ...).
+    pub description: String,
+    /// Rows the source gives for it.
+    pub rows: u64,
+    /// How many of them the target does not hold.
+    pub missing: u64,
+}
+
+/// Read both sides again, keeping the hashes of the rows in the `differing` buckets only,
+/// and say which split each row the target lacks came from (a changed row counts as one
+/// missing from its split and one extra in the target).
+pub async fn locate(
+    plan: &JobPlan,
+    source: &SourceDigest,
+    target: &dyn Reader,
+    differing: &[bool],
+) -> Result<Located> {
+    let digester = Digester::new(plan.writer.schema())?;
+    let wanted = |h: u64| differing.get(bucket_of(h)).copied().unwrap_or(false);
+    let src: Mutex<Vec<(u64, usize)>> = Mutex::default();
+    scan_source(plan, &digester, &|pos, hashes| {
+        locked(&src).extend(hashes.iter().filter(|h| wanted(**h)).map(|h| (*h, pos)));
+    })
+    .await?;
+    let tgt: Mutex<Vec<u64>> = Mutex::default();
+    scan_target(target, &digester, plan.channels, &|hashes| {
+        locked(&tgt).extend(hashes.iter().filter(|h| wanted(**h)));
+    })
+    .await?;
+    let mut src = src.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut tgt = tgt.into_inner().unwrap_or_else(|p| p.into_inner());
+    src.sort_unstable();
+    tgt.sort_unstable();
+    let mut missing = vec![0u64; plan.splits.len()];
+    let mut extra = 0u64;
+    let (mut i, mut j) = (0, 0);
+    while i < src.len() || j < tgt.len() {
+        let h = match (src.get(i), tgt.get(j)) {
+            (Some(a), Some(b)) => a.0.min(*b),
+            (Some(a), None) => a.0,
+            (None, Some(b)) => *b,
+            (None, None) => break,
+        };
+        let s_from = i;
+        while src.get(i).is_some_and(|a| a.0 == h) {
+            i += 1;
+        }
+        let mut in_target = 0usize;
+        while tgt.get(j).is_some_and(|b| *b == h) {
+            j += 1;
+            in_target += 1;
+        }
+        let in_source = i - s_from;
+        // The source's copies beyond the target's are missing, from their splits.
+        for (_, pos) in src[s_from..i].iter().skip(in_target) {
+            if let Some(m) = missing.get_mut(*pos) {
+                *m += 1;
+            }
+        }
+        extra += in_target.saturating_sub(in_source) as u64;
     }
-    Ok(total)
+    Ok(Located {
+        missing: plan
+            .splits
+            .iter()
+            .zip(missing)
+            .zip(source.splits.iter())
+            .filter(|((_, m), _)| *m > 0)
+            .map(|((split, m), (_, d))| SplitMismatch {
+                index: split.index,
+                description: split.description.clone(),
+                rows: d.rows,
+                missing: m,
+            })
+            .collect(),
+        extra,
+    })
 }
 
 #[cfg(test)]
