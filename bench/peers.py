@@ -34,6 +34,9 @@ import tempfile
 import time
 
 ME = os.path.abspath(__file__)
+# The machine's 1-minute load when this measurement group started (bench/run.sh lets it
+# settle first): report.py refuses a target verdict for a leg measured on a busy machine.
+LOAD_BEFORE = round(os.getloadavg()[0], 2)
 
 
 def emit(rec):
@@ -55,6 +58,7 @@ def record(shape, leg, tool, channels, rows=None, mb=None, secs=(), rss=None, no
         "peak_rss_mb": rss,
         "note": note,
         "error": error,
+        "load_before": LOAD_BEFORE,
     }
 
 

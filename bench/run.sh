@@ -82,11 +82,24 @@ odps_api="http://127.0.0.1:$odps_port/api"
 "$ferry" datasource add bench_odps --type odps --endpoint "$odps_api" --project bench \
   --access-id ak --access-key sk >/dev/null
 
+# Before each measurement group, wait (up to 2 minutes) for the 1-minute load to fall to
+# the core count; peers.py records the load it starts at, and report.py writes no target
+# verdict for a leg measured on a busy machine.
+cores=$(nproc)
+settle() {
+  local waited=0
+  while awk -v c="$cores" '{exit !($1 > c)}' /proc/loadavg && [ $waited -lt 120 ]; do
+    sleep 5; waited=$((waited + 5))
+  done
+  if [ $waited -ge 120 ]; then log "the machine stays busy (load $(cut -d' ' -f1 /proc/loadavg) > $cores cores)"; fi
+}
+
 results="$work/results.jsonl"
 : >"$results"
 fb() { # fb SHAPE LEG [--tool LABEL] ferry-bench-args...
   local shape=$1 leg=$2 tool=ferry; shift 2
   if [ "$1" = --tool ]; then tool=$2; shift 2; fi
+  settle
   log "$tool $shape $leg"
   "$py" bench/peers.py ferry --shape "$shape" --leg "$leg" --tool "$tool" -- "$ferry" bench "$@" --json --repeat "$repeat" \
     | tee -a "$results" >&2
@@ -107,9 +120,11 @@ measure_shape() { # measure_shape SHAPE TABLE [ferry-only]
   fb "$shape" odps-pg --from bench_odps --table "${name}_ferry_bench" --to bench_pg --channels 1,2
   fb "$shape" odps-pg --tool "ferry (arrow tunnel)" --from bench_odps --table "${name}_ferry_bench" \
     --to bench_pg --channels 1,2 --reader-param arrow=true
+  settle
   log "psql $shape"
   "$py" bench/peers.py psql --shape "$shape" --pg-url "$url" --table "$t" --repeat "$repeat" --work "$work" \
     | tee -a "$results" >&2
+  settle
   log "peers $shape"
   "$py" bench/peers.py peers --shape "$shape" --pg-url "$url" --table "$t" --repeat "$repeat" --work "$work" \
     --parquet-in "$staged" --odps-endpoint "$odps_api" --odps-table "${name}_ferry_bench" \
