@@ -4,6 +4,7 @@
 //!
 //! The doc comments of the fields are the user documentation; `docs/odps.md` mirrors them.
 
+use ferry_core::connector::{param, Param, Set};
 use std::fmt;
 
 use ferry_core::catalog::{Datasource, OdpsSource};
@@ -15,9 +16,9 @@ use serde::Deserialize;
 use crate::wire::compress::Compression;
 
 /// Keys DataX accepts that ferry ignores on purpose (removed with a warning).
-const WRITER_IGNORED: &[&str] = &["accountType", "accountProvider", "writeTimeoutInMs"];
+pub const WRITER_IGNORED: &[&str] = &["accountType", "accountProvider", "writeTimeoutInMs"];
 /// Keys the reader accepts and ignores with a warning.
-const READER_IGNORED: &[&str] = &[
+pub const READER_IGNORED: &[&str] = &[
     "accountType",
     "accountProvider",
     "packageAuthorizedProject",
@@ -482,6 +483,56 @@ impl ReaderParams {
         }
     }
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const READER_PARAMS: &[Param] = &[
+    param("datasource", "\"my_odps\"", Set::V1, "string, required unless odpsServer/project/accessId/accessKey are given: a catalog datasource"),
+    param("accessId", "\"YOUR_ACCESS_ID\"", Set::DataX, "string, DataX: AccessKey id"),
+    param("accessKey", "\"YOUR_ACCESS_KEY\"", Set::DataX, "string, DataX: AccessKey secret (prefer a catalog datasource)"),
+    param("securityToken", "\"\"", Set::Never, "string, DataX: STS token"),
+    param("project", "\"my_project\"", Set::DataX, "string, default the datasource's: the project"),
+    param("odpsServer", "\"http://service.cn-hangzhou.maxcompute.aliyun.com/api\"", Set::DataX, "string, DataX: REST endpoint"),
+    param("tunnelServer", "\"\"", Set::Never, "string, default discovered: tunnel endpoint"),
+    param("table", "\"source_table\"", Set::Always, "string, required: the table"),
+    param("partition", "[\"pt=${bdp.system.bizdate}\"]", Set::Always, "string or list, required for a partitioned table: specs with * and ? globs (pt=2026*), or /*query*/ conditions"),
+    param("column", "[\"*\"]", Set::Always, "list of strings, default [\"*\"]: column names, partition columns, constants 'abc'; [\"*\"] = every normal column"),
+    param("splitMode", "\"record\"", Set::Never, "string, default record: record (cut partitions into row ranges) or partition (one split per partition)"),
+    param("successOnNoPartition", "false", Set::Never, "bool, default false: succeed reading nothing when no partition matches"),
+    param("isCompress", "false", Set::Never, "bool, default false: deflate-compressed downloads"),
+    param("compress", "\"zstd\"", Set::Never, "string, default none: ferry's compression: deflate, zstd, lz4 or snappy"),
+    param("arrow", "false", Set::Never, "bool, default false: download Arrow instead of the record format"),
+    param("maxRetryTime", "10", Set::Never, "integer 1..10, default 10: retries of one tunnel operation"),
+];
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const WRITER_PARAMS: &[Param] = &[
+    param("datasource", "\"my_odps\"", Set::V1, "string, required unless odpsServer/project/accessId/accessKey are given: a catalog datasource"),
+    param("accessId", "\"YOUR_ACCESS_ID\"", Set::DataX, "string, DataX: AccessKey id"),
+    param("accessKey", "\"YOUR_ACCESS_KEY\"", Set::DataX, "string, DataX: AccessKey secret (prefer a catalog datasource)"),
+    param("securityToken", "\"\"", Set::Never, "string, DataX: STS token"),
+    param("project", "\"my_project\"", Set::DataX, "string, default the datasource's: the project"),
+    param("odpsServer", "\"http://service.cn-hangzhou.maxcompute.aliyun.com/api\"", Set::DataX, "string, DataX: REST endpoint"),
+    param("tunnelServer", "\"\"", Set::Never, "string, default discovered: tunnel endpoint"),
+    param("table", "\"target_table\"", Set::Always, "string, required: the table"),
+    param("partition", "\"pt=${bdp.system.bizdate}\"", Set::Always, "string, required for a partitioned table: every level (pt=1,ds=hz or pt=1/ds=hz); created when missing"),
+    param("column", "[\"*\"]", Set::Always, "list of strings, default [\"*\"]: target columns in the reader's order; [\"*\"] = every column"),
+    param("truncate", "true", Set::Always, "bool, default false: replace the partition (or table) atomically at commit"),
+    param("blockSizeInMB", "64", Set::Never, "integer 1..512, default 64: upload block size in MiB"),
+    param("isCompress", "false", Set::Never, "bool, default false: deflate-compressed uploads"),
+    param("compress", "\"zstd\"", Set::Never, "string, default none: ferry's compression: deflate, zstd, lz4 or snappy"),
+    param("arrow", "false", Set::Never, "bool, default false: upload Arrow blocks instead of the record format"),
+    param("emptyAsNull", "false", Set::Never, "bool: empty strings become NULL before casting into non-string columns"),
+    param("overLengthRule", "\"keepOn\"", Set::Never, "string, default keepOn: a value over the field limit is dirty (keepOn), cut (truncate) or NULL (setNull)"),
+    param("maxFieldLength", "8388608", Set::Never, "integer, default and maximum 8 MiB: bytes kept by overLengthRule truncate"),
+    param("consistencyCommit", "true", Set::Never, "bool: accepted; ferry always commits all blocks at once"),
+    param("preSql", "[]", Set::Never, "list of strings, default []: ODPS SQL run before any data"),
+    param("postSql", "[]", Set::Never, "list of strings, default []: ODPS SQL run after the commit"),
+    param("maxRetryTime", "10", Set::Never, "integer 1..10, default 10: retries of one tunnel operation"),
+];
 
 #[cfg(test)]
 mod tests {

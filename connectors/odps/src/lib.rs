@@ -11,3 +11,25 @@ pub mod writer;
 pub use client::{preview, run_sql, table_schema, test_connection};
 pub use reader::OdpsReaderFactory;
 pub use writer::OdpsWriterFactory;
+
+use std::sync::Arc;
+
+use ferry_core::connector::Connector;
+use ferry_core::plugin::{ReaderFactory, WriterFactory};
+
+/// The MaxCompute (ODPS) connector, as it describes itself to the engine.
+pub static CONNECTOR: Connector = Connector {
+    name: "odps",
+    title: "MaxCompute (ODPS)",
+    reader_aliases: &["odpsreader"],
+    writer_aliases: &["odpswriter"],
+    nicknames: &["maxcompute"],
+    reader: Some(|| -> Arc<dyn ReaderFactory> { Arc::new(OdpsReaderFactory) }),
+    writer: Some(|| -> Arc<dyn WriterFactory> { Arc::new(OdpsWriterFactory) }),
+    reader_columns_listed: None,
+    writer_columns_listed: true,
+    reader_params: config::READER_PARAMS,
+    writer_params: config::WRITER_PARAMS,
+    reader_ignored: config::READER_IGNORED,
+    writer_ignored: config::WRITER_IGNORED,
+};

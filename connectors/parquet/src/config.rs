@@ -2,6 +2,7 @@
 //!
 //! The doc comments here are the user documentation; `docs/parquet.md` mirrors them.
 
+use ferry_core::connector::{param, Param, Set};
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 
@@ -241,18 +242,18 @@ pub struct ReaderParams {
     pub where_clause: Option<String>,
 }
 
+/// Keys the writer accepts and ignores with a warning (DataX's hdfswriter spellings).
+pub const WRITER_IGNORED: &[&str] = &["encoding", "fieldDelimiter", "fileType"];
+/// Keys the reader accepts and ignores with a warning.
+pub const READER_IGNORED: &[&str] = &["encoding", "fileType", "fieldDelimiter", "nullFormat"];
+
 /// Parse writer parameters.
 pub fn parse_writer(
     params: &serde_json::Value,
     path: &str,
     warnings: &mut Vec<String>,
 ) -> Result<WriterParams> {
-    let p: WriterParams = ferry_core::params::parse(
-        params,
-        path,
-        &["encoding", "fieldDelimiter", "fileType"],
-        warnings,
-    )?;
+    let p: WriterParams = ferry_core::params::parse(params, path, WRITER_IGNORED, warnings)?;
     if p.path.trim().is_empty() {
         return Err(Error::config(format!("{path}.path: must not be empty")));
     }
@@ -294,12 +295,7 @@ pub fn parse_reader(
     path: &str,
     warnings: &mut Vec<String>,
 ) -> Result<ReaderParams> {
-    let p: ReaderParams = ferry_core::params::parse(
-        params,
-        path,
-        &["encoding", "fileType", "fieldDelimiter", "nullFormat"],
-        warnings,
-    )?;
+    let p: ReaderParams = ferry_core::params::parse(params, path, READER_IGNORED, warnings)?;
     if p.path.is_empty() || p.path.iter().any(|s| s.trim().is_empty()) {
         return Err(Error::config(format!(
             "{path}.path: must name a file, folder or glob"
@@ -307,6 +303,30 @@ pub fn parse_reader(
     }
     Ok(p)
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const READER_PARAMS: &[Param] = &[
+    param("path", "\"staged/source_table\"", Set::Always, "string or list, required: a file, a folder (read recursively) or a glob (staged/t/pt=*/*.parquet)"),
+    param("column", "[\"*\"]", Set::Always, "list of strings, default [\"*\"]: file columns, partition columns, constants ('abc', 123); [\"*\"] = all"),
+    param("where", "\"pt >= '20261101'\"", Set::Never, "string, default none: a SQL (DataFusion) filter; comparisons of partition columns skip whole folders"),
+];
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const WRITER_PARAMS: &[Param] = &[
+    param("path", "\"staged/target_table\"", Set::Always, "string, required: the folder files are written into (created when missing)"),
+    param("fileName", "\"part\"", Set::Never, "string, default part: file name prefix (<fileName>-<job>-<channel>-<n>.parquet)"),
+    param("writeMode", "\"append\"", Set::Always, "string, default append: append, truncate (replace the files with this prefix at commit) or nonConflict (fail if the folder has files)"),
+    param("compression", "\"zstd\"", Set::Always, "string, default zstd: zstd, snappy, gzip, lz4 or none"),
+    param("partitionBy", "\"pt=${bdp.system.bizdate}\"", Set::Never, "string or list, default none: a fixed spec (pt=20261122) or column names ([\"pt\"]) for Hive folders"),
+    param("maxFileSizeMB", "256", Set::Never, "integer, default none: roll to a new file at about this many MiB"),
+    param("maxRowsPerFile", "1000000", Set::Never, "integer, default none: roll to a new file at this many rows"),
+    param("rowGroupSize", "131072", Set::Never, "integer, default 131072: rows per row group"),
+    param("column", "[\"id\", \"name\"]", Set::Never, "list, default the reader's names: output column names in the reader's order (strings or {name, type})"),
+];
 
 #[cfg(test)]
 mod tests {

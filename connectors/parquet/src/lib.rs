@@ -24,3 +24,25 @@ pub mod writer;
 pub use inspect::{preview, schema};
 pub use reader::{ParquetReader, ParquetReaderFactory};
 pub use writer::{ParquetWriter, ParquetWriterFactory};
+
+use std::sync::Arc;
+
+use ferry_core::connector::Connector;
+use ferry_core::plugin::{ReaderFactory, WriterFactory};
+
+/// The Parquet connector, as it describes itself to the engine.
+pub static CONNECTOR: Connector = Connector {
+    name: "parquet",
+    title: "Parquet files",
+    reader_aliases: &["parquetreader"],
+    writer_aliases: &["parquetwriter"],
+    nicknames: &[],
+    reader: Some(|| -> Arc<dyn ReaderFactory> { Arc::new(ParquetReaderFactory) }),
+    writer: Some(|| -> Arc<dyn WriterFactory> { Arc::new(ParquetWriterFactory) }),
+    reader_columns_listed: None,
+    writer_columns_listed: true,
+    reader_params: config::READER_PARAMS,
+    writer_params: config::WRITER_PARAMS,
+    reader_ignored: config::READER_IGNORED,
+    writer_ignored: config::WRITER_IGNORED,
+};

@@ -7,6 +7,7 @@
 //! ```
 
 use ferry_core::catalog::{Catalog, Datasource};
+use ferry_core::connector::{param, Param, Set};
 use ferry_core::params::{self, join_path, lenient_opt_u64, one_or_many};
 use ferry_core::{Error, Result};
 use serde::Deserialize;
@@ -367,6 +368,23 @@ fn range_part(t: &str) -> Option<(&str, &str, &str, &str)> {
     }
     Some((&t[..open], a, b, &t[close + 1..]))
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const PARAMS: &[Param] = &[
+    param("datasource", "\"my_postgresql\"", Set::V1, "string, required unless connection is given: a catalog datasource (`ferry datasource list`)"),
+    param("table", "\"public.source_table\"", Set::V1, "string or list, required unless querySql: schema.table; a list (or t_[00-09]) reads several tables"),
+    param("querySql", "[\"SELECT id, name FROM public.source_table\"]", Set::Never, "string or list, instead of table: statements read as they are (no column/where/splitPk)"),
+    param("username", "\"postgres\"", Set::DataX, "string, DataX: user name"),
+    param("password", "\"\"", Set::DataX, "string, DataX: password (prefer a catalog datasource: job files end up in version control)"),
+    param("connection", "[{\"jdbcUrl\": [\"jdbc:postgresql://127.0.0.1:5432/postgres\"], \"table\": [\"public.source_table\"]}]", Set::DataX, "list, DataX: databases, each {jdbcUrl: [URLs tried in order], table: [...] or querySql: [...]}"),
+    param("column", "[\"*\"]", Set::Always, "list of strings, default [\"*\"]: column names or SQL expressions (upper(name), constants 'abc' or 1); [\"*\"] = every column"),
+    param("where", "\"\"", Set::Always, "string, default none: filter appended as WHERE (...), e.g. gmt_create >= '${bdp.system.bizdate}'"),
+    param("splitPk", "\"\"", Set::Always, "string, default none (one range): integer column to cut the table into ranges, one per channel task (the primary key is a good choice)"),
+    param("splitFactor", "5", Set::Never, "integer, default 5: ranges per channel when splitPk is set"),
+    param("fetchSize", "1024", Set::Never, "integer, default ferry's batch size: rows per fetch (a batch size hint)"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -20,3 +20,60 @@ pub mod writer;
 pub use conn::{pg_error, PgEndpoint, SslMode};
 pub use reader::{preview, PostgresReader, PostgresReaderFactory};
 pub use types::{arrow_field, table_columns, PgColumn, PgScalar};
+
+use std::sync::Arc;
+
+use ferry_core::connector::Connector;
+use ferry_core::plugin::{ReaderFactory, WriterFactory};
+use serde_json::{Map, Value};
+
+/// The PostgreSQL connector, as it describes itself to the engine.
+pub static CONNECTOR: Connector = Connector {
+    name: "postgresql",
+    title: "PostgreSQL",
+    reader_aliases: &["postgresqlreader"],
+    writer_aliases: &["postgresqlwriter"],
+    nicknames: &["pg", "postgres", "hybriddb", "adbpg", "greenplum"],
+    reader: Some(|| -> Arc<dyn ReaderFactory> { Arc::new(PostgresReaderFactory) }),
+    writer: Some(|| -> Arc<dyn WriterFactory> { Arc::new(writer::PostgresWriterFactory) }),
+    reader_columns_listed: Some(|p| !uses_query_sql(p)),
+    writer_columns_listed: true,
+    reader_params: config::PARAMS,
+    writer_params: writer::config::PARAMS,
+    reader_ignored: config::IGNORED,
+    writer_ignored: writer::config::IGNORED,
+};
+
+/// Whether a reader reads `querySql` (flat or in a `connection` entry), where `column`
+/// is ignored: the query's columns are what it gives.
+fn uses_query_sql(params: &Map<String, Value>) -> bool {
+    let given = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    given(params.get("querySql"))
+        || params
+            .get("connection")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|e| given(e.get("querySql"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_sql_reader_s_column_list_is_not_its_columns() {
+        let params = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let listed = CONNECTOR.reader_columns_listed.unwrap();
+        assert!(listed(&params(serde_json::json!({"column": ["a"]}))));
+        assert!(!listed(&params(
+            serde_json::json!({"querySql": "select 1"})
+        )));
+        assert!(!listed(&params(serde_json::json!({
+            "connection": [{"querySql": ["select 1, 2"]}]
+        }))));
+        assert!(listed(&params(serde_json::json!({"querySql": " "}))));
+    }
+}

@@ -15,3 +15,26 @@ mod writer;
 
 pub use reader::StreamReaderFactory;
 pub use writer::StreamWriterFactory;
+
+use std::sync::Arc;
+
+use ferry_core::connector::Connector;
+use ferry_core::plugin::{ReaderFactory, WriterFactory};
+
+/// The stream connector, as it describes itself to the engine. Its writer takes whatever
+/// columns it is given.
+pub static CONNECTOR: Connector = Connector {
+    name: "stream",
+    title: "Stream (DataX's streamreader / streamwriter)",
+    reader_aliases: &["streamreader"],
+    writer_aliases: &["streamwriter"],
+    nicknames: &[],
+    reader: Some(|| -> Arc<dyn ReaderFactory> { Arc::new(StreamReaderFactory) }),
+    writer: Some(|| -> Arc<dyn WriterFactory> { Arc::new(StreamWriterFactory) }),
+    reader_columns_listed: None,
+    writer_columns_listed: false,
+    reader_params: reader::PARAMS,
+    writer_params: writer::PARAMS,
+    reader_ignored: reader::IGNORED,
+    writer_ignored: writer::IGNORED,
+};

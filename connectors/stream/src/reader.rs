@@ -1,6 +1,7 @@
 //! `streamreader`: constant or random columns, `sliceRecordCount` rows per channel; DataX's
 //! column keys `type`, `value`, `random` and `dateFormat` (see [`crate::date_format`]).
 
+use ferry_core::connector::{param, Param, Set};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -107,7 +108,7 @@ impl Kind {
     }
 }
 
-const IGNORED: &[&str] = &["encoding"];
+pub const IGNORED: &[&str] = &["encoding"];
 
 /// The date formats a `date` column without `dateFormat` takes: DataX's default, then
 /// the two date-only forms ferry has always read.
@@ -498,6 +499,15 @@ fn make_batch(cols: &[Col], schema: &SchemaRef, n: usize) -> Result<RecordBatch>
     }
     Ok(RecordBatch::try_new(Arc::clone(schema), arrays)?)
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const PARAMS: &[Param] = &[
+    param("column", "[{\"type\": \"long\", \"random\": \"1,1000\", \"name\": \"id\"}, {\"type\": \"string\", \"value\": \"hello\", \"name\": \"name\"}]", Set::Always, "list, required: {type: long|double|string|date|bool|bytes, value: constant | random: \"min,max\", name}"),
+    param("sliceRecordCount", "10", Set::Always, "integer, default 1: rows per channel"),
+    param("batchRows", "1024", Set::Never, "integer, default ferry's batch size: rows per batch"),
+];
 
 #[cfg(test)]
 mod tests {

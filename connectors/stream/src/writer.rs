@@ -1,5 +1,6 @@
 //! `streamwriter`: prints rows (`print: true`) or discards them; commits nothing.
 
+use ferry_core::connector::{param, Param, Set};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ struct Config {
 
 /// Keys DataX's streamwriter reads (or, for `column`, jobs carry over from a reader) that
 /// ferry ignores with a warning: the writer prints whatever columns the reader gives.
-const IGNORED: &[&str] = &["encoding", "recordNumBeforeSleep", "sleepTime", "column"];
+pub const IGNORED: &[&str] = &["encoding", "recordNumBeforeSleep", "sleepTime", "column"];
 
 /// Builds [`StreamWriter`]s.
 #[derive(Debug, Default)]
@@ -172,3 +173,21 @@ impl BatchSink for StreamSink {
         Ok(())
     }
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const PARAMS: &[Param] = &[
+    param(
+        "print",
+        "true",
+        Set::Always,
+        "bool, default false: print rows to stdout (false discards them)",
+    ),
+    param(
+        "fieldDelimiter",
+        "\"\\t\"",
+        Set::Never,
+        "string, default tab: separator between printed values",
+    ),
+];

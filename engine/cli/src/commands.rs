@@ -1047,6 +1047,7 @@ mod tests {
 
     #[test]
     fn params_accept_both_forms() {
+        ferry_connectors::install();
         let p = parse_params(&["a=1".into(), "-Db=2 -Dc=x=y".into()]).unwrap();
         assert_eq!(p["a"], "1");
         assert_eq!(p["b"], "2");
@@ -1056,6 +1057,7 @@ mod tests {
 
     #[test]
     fn urls_hide_passwords() {
+        ferry_connectors::install();
         assert_eq!(
             hide_url_password("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"

@@ -16,6 +16,7 @@ use clap::Parser;
 use commands::Cli;
 
 fn main() {
+    ferry_connectors::install();
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

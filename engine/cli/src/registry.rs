@@ -1,32 +1,21 @@
-//! The connectors ferry knows, listed once.
+//! The connectors' factories and datasource checks, from the descriptors
+//! `ferry_connectors` installs (see `ferry_core::connector`).
 
 use std::sync::Arc;
 
 use ferry_core::catalog::Datasource;
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
-use ferry_core::{Error, Result};
+use ferry_core::Result;
 use ferry_runtime::Plugins;
 
 /// The reader factory for a canonical plugin name.
 pub fn reader(name: &str) -> Result<Arc<dyn ReaderFactory>> {
-    Ok(match name {
-        "stream" => Arc::new(ferry_stream::StreamReaderFactory),
-        "postgresql" => Arc::new(ferry_postgres::PostgresReaderFactory),
-        "odps" => Arc::new(ferry_odps::OdpsReaderFactory),
-        "parquet" => Arc::new(ferry_parquet::ParquetReaderFactory),
-        other => return Err(Error::config(format!("unknown reader plugin \"{other}\""))),
-    })
+    ferry_core::connector::reader(name)
 }
 
 /// The writer factory for a canonical plugin name.
 pub fn writer(name: &str) -> Result<Arc<dyn WriterFactory>> {
-    Ok(match name {
-        "stream" => Arc::new(ferry_stream::StreamWriterFactory),
-        "postgresql" => Arc::new(ferry_postgres::writer::PostgresWriterFactory),
-        "odps" => Arc::new(ferry_odps::OdpsWriterFactory),
-        "parquet" => Arc::new(ferry_parquet::ParquetWriterFactory),
-        other => return Err(Error::config(format!("unknown writer plugin \"{other}\""))),
-    })
+    ferry_core::connector::writer(name)
 }
 
 /// Both factories for a job.

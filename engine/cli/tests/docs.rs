@@ -36,10 +36,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ferry_core::catalog::Catalog;
-use ferry_core::job::{parse_job, parse_job_with, READER_PLUGINS, WRITER_PLUGINS};
+use ferry_core::connector::{self, Role};
+use ferry_core::job::{parse_job, parse_job_with};
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
 use ferry_core::vars::{resolve_json, VarContext};
 use serde_json::Value;
@@ -167,43 +169,17 @@ fn is_job(text: &str) -> bool {
         || text.contains("\"type\":\"job\"")
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Role {
-    Reader,
-    Writer,
-}
-
 /// Canonical plugin name for a name as written (`postgresqlreader`, `ODPS`).
 fn canonical(role: Role, written: &str) -> Option<&'static str> {
-    let table = match role {
-        Role::Reader => READER_PLUGINS,
-        Role::Writer => WRITER_PLUGINS,
-    };
-    let w = written.to_ascii_lowercase();
-    table
-        .iter()
-        .find(|(c, aliases)| *c == w || aliases.contains(&w.as_str()))
-        .map(|(c, _)| *c)
+    connector::find(written, role).map(|c| c.name)
 }
 
-fn reader_factory(name: &str) -> Box<dyn ReaderFactory> {
-    match name {
-        "stream" => Box::new(ferry_stream::StreamReaderFactory),
-        "postgresql" => Box::new(ferry_postgres::PostgresReaderFactory),
-        "odps" => Box::new(ferry_odps::OdpsReaderFactory),
-        "parquet" => Box::new(ferry_parquet::ParquetReaderFactory),
-        other => panic!("no reader factory for {other}"),
-    }
+fn reader_factory(name: &str) -> Arc<dyn ReaderFactory> {
+    connector::reader(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn writer_factory(name: &str) -> Box<dyn WriterFactory> {
-    match name {
-        "stream" => Box::new(ferry_stream::StreamWriterFactory),
-        "postgresql" => Box::new(ferry_postgres::writer::PostgresWriterFactory),
-        "odps" => Box::new(ferry_odps::OdpsWriterFactory),
-        "parquet" => Box::new(ferry_parquet::ParquetWriterFactory),
-        other => panic!("no writer factory for {other}"),
-    }
+fn writer_factory(name: &str) -> Arc<dyn WriterFactory> {
+    connector::writer(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The connector's offline parameter check.
@@ -370,6 +346,7 @@ fn check_json_block(b: &Block) -> Result<&'static str, String> {
 
 #[test]
 fn every_json_example_in_the_docs_is_valid() {
+    ferry_connectors::install();
     let mut failures = Vec::new();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for page in doc_pages() {
@@ -426,6 +403,7 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_job_in_testdata_is_valid() {
+    ferry_connectors::install();
     let root = repo().join("testdata/jobs");
     let mut n = 0;
     let mut bad = 0;
@@ -467,6 +445,7 @@ fn every_job_in_testdata_is_valid() {
 
 #[test]
 fn a_broken_example_is_reported_with_file_and_line() {
+    ferry_connectors::install();
     let text = "intro\n\n```json\n{\"job\": {\"content\": [{\"reader\": {\"name\": \"streamreader\", \"parameter\": {\"sliceRecordCont\": 1}}, \"writer\": {\"name\": \"streamwriter\", \"parameter\": {}}}]}}\n```\n";
     let blocks = fenced_blocks("docs/x.md", text);
     assert_eq!(blocks.len(), 1);
@@ -697,6 +676,7 @@ const DOCUMENTED_ELSEWHERE: &[(&str, &str)] = &[
 
 #[test]
 fn cli_reference_documents_every_command_and_flag() {
+    ferry_connectors::install();
     let tree = cli_tree();
     assert!(tree.len() >= 15, "only {} commands found", tree.len());
     let cli = read("docs/cli.md");
@@ -762,6 +742,7 @@ fn cli_reference_documents_every_command_and_flag() {
 
 #[test]
 fn docs_name_no_command_or_flag_that_does_not_exist() {
+    ferry_connectors::install();
     let tree = cli_tree();
     let all_flags: BTreeSet<String> = tree
         .iter()
@@ -835,25 +816,7 @@ fn accepted_keys(role: Role, plugin: &str, base: Value, at: &str) -> Vec<String>
 /// Keys a plugin accepts, warns about and ignores (DataX compatibility); the warning is
 /// checked below, so a list that goes stale fails.
 fn ignored_keys(role: Role, plugin: &str) -> Vec<&'static str> {
-    match (role, plugin) {
-        (Role::Reader, "postgresql") => ferry_postgres::config::IGNORED.to_vec(),
-        (Role::Writer, "postgresql") => ferry_postgres::writer::config::IGNORED.to_vec(),
-        (Role::Reader, "odps") => vec![
-            "packageAuthorizedProject",
-            "preSql",
-            "postSql",
-            "calendarTimeZone",
-            "useDateWithCalendar",
-            "accountProvider",
-            "accountType",
-        ],
-        (Role::Writer, "odps") => vec!["accountType", "accountProvider", "writeTimeoutInMs"],
-        (Role::Reader, "parquet") => vec!["encoding", "fileType", "fieldDelimiter", "nullFormat"],
-        (Role::Writer, "parquet") => vec!["encoding", "fieldDelimiter", "fileType"],
-        (Role::Reader, "stream") => vec!["encoding"],
-        (Role::Writer, "stream") => vec!["encoding", "recordNumBeforeSleep", "sleepTime", "column"],
-        _ => vec![],
-    }
+    connector::by_name(plugin).map_or_else(Vec::new, |c| c.ignored(role).to_vec())
 }
 
 /// Where each plugin's parameters are documented, and the nested objects whose keys
@@ -996,6 +959,7 @@ fn table_keys(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn connector_pages_document_every_parameter() {
+    ferry_connectors::install();
     let mut wrong = Vec::new();
     for p in PARAM_PAGES {
         let text = read(p.page);
@@ -1166,6 +1130,7 @@ const ALL_ODPS_VARIANTS: &[&str] = &[
 
 #[test]
 fn odps_type_table_matches_the_code() {
+    ferry_connectors::install();
     use ferry_odps::wire::{arrow_type, OdpsType};
     // Placeholders in the table, made concrete on both sides.
     let odps_subst = [
@@ -1286,6 +1251,7 @@ fn parquet_doc_types(name: &str) -> Vec<arrow::datatypes::DataType> {
 
 #[test]
 fn parquet_type_table_lists_writable_types() {
+    ferry_connectors::install();
     use arrow::datatypes::{Field, Schema};
     let text = read("docs/parquet.md");
     let rows = table_rows(&text, "### Schema and types");
@@ -1337,6 +1303,7 @@ fn split_type_cell(cell: &str) -> Vec<String> {
 
 #[test]
 fn relative_links_resolve() {
+    ferry_connectors::install();
     let mut broken = Vec::new();
     let mut n = 0;
     for page in doc_pages() {
@@ -1370,6 +1337,7 @@ fn relative_links_resolve() {
 /// `-p name=value`; both must reach the job (a job using `${x}` and `${y}` validates).
 #[test]
 fn the_documented_variable_forms_work() {
+    ferry_connectors::install();
     let dir = tempfile::tempdir().expect("tempdir");
     let job = dir.path().join("vars.json");
     std::fs::write(
@@ -1449,6 +1417,7 @@ fn pg_mapping_type(s: &str) -> Option<arrow::datatypes::DataType> {
 /// table (and writable) or named on that page as a type that cannot be staged.
 #[test]
 fn parquet_page_covers_every_type_the_readers_produce() {
+    ferry_connectors::install();
     use ferry_odps::wire::{arrow_type, OdpsType};
     let text = read("docs/parquet.md");
     let documented: BTreeSet<String> = table_rows(&text, "### Schema and types")
@@ -1643,6 +1612,7 @@ fn mask_job_ids(line: &str) -> String {
 /// folder shown as `/tmp/w`, with a catalog whose servers do not exist).
 #[test]
 fn troubleshooting_quotes_real_messages() {
+    ferry_connectors::install();
     let dir = tempfile::tempdir().expect("tempdir");
     let cat = dir.path().join("cat.json");
     std::fs::write(
@@ -1706,6 +1676,7 @@ fn listed_keys(msg: &str) -> BTreeSet<String> {
 
 #[test]
 fn jobs_md_settings_table_lists_every_setting() {
+    ferry_connectors::install();
     let probe = |setting: &str| {
         let text = format!(
             r#"{{"job": {{"setting": {setting}, "content": [{{"reader": {{"name": "streamreader", "parameter": {{}}}}, "writer": {{"name": "streamwriter", "parameter": {{}}}}}}]}}}}"#
@@ -1743,6 +1714,7 @@ fn jobs_md_settings_table_lists_every_setting() {
 
 #[test]
 fn datasources_md_lists_every_catalog_key() {
+    ferry_connectors::install();
     let dir = tempfile::tempdir().expect("tempdir");
     let text = read("docs/datasources.md");
     let sec = section(&text, "# The datasource catalog").expect("page");

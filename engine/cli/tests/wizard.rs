@@ -135,6 +135,7 @@ const PLUGINS: &[&str] = &["postgresql", "odps", "parquet", "stream"];
 
 #[test]
 fn templates_for_every_pair_parse_and_pass_the_connector_checks() {
+    ferry_connectors::install();
     let vars = ferry_core::vars::VarContext::new(
         None,
         None,
@@ -227,6 +228,7 @@ fn templates_for_every_pair_parse_and_pass_the_connector_checks() {
 
 #[test]
 fn template_names_accept_datax_spellings_and_reject_unknown_ones() {
+    ferry_connectors::install();
     let out = ferry()
         .args([
             "job",
@@ -272,6 +274,7 @@ fn template_names_accept_datax_spellings_and_reject_unknown_ones() {
 
 #[test]
 fn flag_path_writes_a_postgres_job_that_runs_and_copies_the_table() {
+    ferry_connectors::install();
     let schema = "wizard_flags";
     source_and_target(schema, 3000);
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +368,7 @@ fn flag_path_writes_a_postgres_job_that_runs_and_copies_the_table() {
 
 #[test]
 fn flag_path_by_hand_with_constants_and_position() {
+    ferry_connectors::install();
     let schema = "wizard_hand";
     source_and_target(schema, 200);
     let dir = tempfile::tempdir().unwrap();
@@ -439,6 +443,7 @@ fn flag_path_by_hand_with_constants_and_position() {
 
 #[test]
 fn missing_answers_without_a_terminal_fail_naming_the_flag() {
+    ferry_connectors::install();
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog_with_pg(dir.path());
     let start = std::time::Instant::now();
@@ -474,6 +479,7 @@ fn missing_answers_without_a_terminal_fail_naming_the_flag() {
 
 #[test]
 fn flag_path_postgres_to_parquet_runs() {
+    ferry_connectors::install();
     let schema = "wizard_parquet";
     source_and_target(schema, 1234);
     let dir = tempfile::tempdir().unwrap();
@@ -542,6 +548,7 @@ fn flag_path_postgres_to_parquet_runs() {
 
 #[test]
 fn flag_path_postgres_to_local_maxcompute_as_in_the_issue() {
+    ferry_connectors::install();
     let schema = "wizard_odps";
     source_and_target(schema, 700);
     let dir = tempfile::tempdir().unwrap();
@@ -715,6 +722,7 @@ fn flag_path_postgres_to_local_maxcompute_as_in_the_issue() {
 
 #[test]
 fn interactive_session_in_a_pseudo_terminal() {
+    ferry_connectors::install();
     let schema = "aaa_wizard_tty"; // sorts first in the (capped) table list
     source_and_target(schema, 800);
     let dir = tempfile::tempdir().unwrap();

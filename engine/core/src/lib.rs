@@ -9,6 +9,7 @@
 //! * [`error`]: one error type, classified by who is at fault.
 
 pub mod catalog;
+pub mod connector;
 pub mod dirty;
 pub mod error;
 pub mod job;

@@ -47,6 +47,7 @@ fn json_blocks(md: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn every_json_job_example_parses() {
+    ferry_connectors::install();
     let md = doc();
     let vars = ctx(&[("year", "2024"), ("region", "hz"), ("n", "2")]);
     // the datasources the examples name: DataWorks v2 steps without stepType need them
@@ -86,6 +87,7 @@ fn every_json_job_example_parses() {
 
 #[test]
 fn the_variable_examples_table_is_right() {
+    ferry_connectors::install();
     let md = doc();
     let start = md
         .find("Examples for an instance scheduled at 2025-11-01 00:00:00")

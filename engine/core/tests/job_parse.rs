@@ -45,6 +45,7 @@ fn repo_file(rel: &str) -> PathBuf {
 
 #[test]
 fn seed_export_job_parses_unchanged() {
+    ferry_connectors::install();
     let job = load_job(
         &repo_file("testdata/jobs/seed-export-postgresql-to-odps.json"),
         &ctx(),
@@ -68,6 +69,7 @@ fn seed_export_job_parses_unchanged() {
 
 #[test]
 fn seed_import_job_parses_unchanged() {
+    ferry_connectors::install();
     let job = load_job(
         &repo_file("testdata/jobs/seed-import-odps-to-postgresql.json"),
         &ctx_with(&[]),
@@ -97,12 +99,14 @@ fn seed_import_job_parses_unchanged() {
 
 #[test]
 fn missing_file_is_an_io_error_naming_it() {
+    ferry_connectors::install();
     let e = load_job(&repo_file("testdata/jobs/nope.json"), &ctx()).unwrap_err();
     assert!(e.to_string().contains("nope.json"), "{e}");
 }
 
 #[test]
 fn datax_shape() {
+    ferry_connectors::install();
     let job = parse(
         r#"{
   "core": {"transport": {"channel": {"speed": {"byte": 1048576}}}},
@@ -153,6 +157,7 @@ fn datax_shape() {
 
 #[test]
 fn datax_byte_without_channel_runs_one_channel_with_a_warning() {
+    ferry_connectors::install();
     let job = parse(
         r#"{"job": {"setting": {"speed": {"byte": 1048576}, "errorLimit": {"percentage": "0.1"}},
            "content": [{"reader": {"name": "streamreader"}, "writer": {"name": "streamwriter"}}]}}"#,
@@ -182,6 +187,7 @@ fn datax_byte_without_channel_runs_one_channel_with_a_warning() {
 
 #[test]
 fn dataworks_v2_shape_with_string_numbers() {
+    ferry_connectors::install();
     let job = parse(
         r#"{
   "type": "job", "version": "2.0",
@@ -209,6 +215,7 @@ fn dataworks_v2_shape_with_string_numbers() {
 
 #[test]
 fn dataworks_v2_throttle_false_ignores_mbps() {
+    ferry_connectors::install();
     let job = parse(
         r#"{"type": "job", "version": "2.0",
   "steps": [{"stepType": "stream", "category": "reader", "name": "Reader", "parameter": {}},
@@ -227,6 +234,7 @@ fn dataworks_v2_throttle_false_ignores_mbps() {
 
 #[test]
 fn dataworks_v2_step_errors() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"steps": [{"stepType": "stream", "category": "reader", "name": "R"},
                       {"stepType": "stream", "category": "writer", "name": "W"}],
@@ -252,6 +260,7 @@ fn dataworks_v2_step_errors() {
 
 #[test]
 fn comments_in_odd_places_and_inside_strings() {
+    ferry_connectors::install();
     let job = parse(
         r#"/* leading */ { // after brace
   "type": /* between */ "job", "version": "1.0",
@@ -284,6 +293,7 @@ fn comments_in_odd_places_and_inside_strings() {
 
 #[test]
 fn variables_in_comments_are_ignored_and_in_strings_escaped() {
+    ferry_connectors::install();
     let job = parse_job(
         r#"{"configuration": {
   // ${undefined} in a comment is fine
@@ -305,6 +315,7 @@ fn variables_in_comments_are_ignored_and_in_strings_escaped() {
 
 #[test]
 fn unresolved_variables_are_listed_together() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"configuration": {
   "reader": {"plugin": "stream", "parameter": {"a": "${table}"}},
@@ -319,6 +330,7 @@ fn unresolved_variables_are_listed_together() {
 
 #[test]
 fn unknown_setting_keys_get_suggestions() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"configuration": {"reader": {"plugin": "stream"}, "writer": {"plugin": "stream"},
            "setting": {"speed": {"concurent": 5}}}}"#,
@@ -366,6 +378,7 @@ fn unknown_setting_keys_get_suggestions() {
 
 #[test]
 fn wrong_types_and_values_name_the_path() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"configuration": {"reader": {"plugin": "stream"}, "writer": {"plugin": "stream"},
            "setting": {"speed": {"concurrent": "many"}}}}"#,
@@ -417,6 +430,7 @@ fn wrong_types_and_values_name_the_path() {
 
 #[test]
 fn unknown_plugins_list_known_ones_and_suggest() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"configuration": {"reader": {"plugin": "postgres"}, "writer": {"plugin": "stream"}}}"#,
     );
@@ -446,6 +460,7 @@ fn unknown_plugins_list_known_ones_and_suggest() {
 
 #[test]
 fn malformed_json_points_into_the_original_file() {
+    ferry_connectors::install();
     // missing comma on line 4, after a comment and a variable on earlier lines
     let text = "{ // comment\n  \"configuration\": {\n    \"reader\": {\"plugin\": \"${yy}\"},\n    \"writer\": {\"plugin\": \"stream\"} \"setting\": {}\n  }\n}";
     let e = parse_err(text);
@@ -467,6 +482,7 @@ fn malformed_json_points_into_the_original_file() {
 
 #[test]
 fn a_bad_number_quotes_the_value() {
+    ferry_connectors::install();
     let e = parse_err(
         r#"{"configuration": {"reader": {"plugin": "stream"}, "writer": {"plugin": "stream"},
            "setting": {"speed": {"concurrent": "many"}}}}"#,

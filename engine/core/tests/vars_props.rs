@@ -28,6 +28,7 @@ fn ctx(bizdate: NaiveDate) -> VarContext {
 proptest! {
     #[test]
     fn day_offsets_match_chrono(d in 0i64..20_000, n in 0i64..1_000) {
+        ferry_connectors::install();
         let b = date(d);
         let c = ctx(b);
         prop_assert_eq!(
@@ -52,12 +53,14 @@ proptest! {
 
     #[test]
     fn text_without_variables_is_unchanged(s in "[^$]{0,200}") {
+        ferry_connectors::install();
         let c = ctx(date(9000));
         prop_assert_eq!(resolve(&s, &c).unwrap(), s);
     }
 
     #[test]
     fn comment_like_strings_survive(s in "[a-z/*\"\\\\,\\]} \n]{0,40}") {
+        ferry_connectors::install();
         let lit = serde_json::to_string(&s).unwrap();
         let text = format!(
             "{{ /* c */ \"configuration\": {{ // c\n \"reader\": {{\"plugin\": \"stream\", \

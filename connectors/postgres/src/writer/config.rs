@@ -10,6 +10,7 @@
 //! DataX spells the connection out instead of naming a datasource:
 //! `"username": "u", "password": "p", "connection": [{"jdbcUrl": "jdbc:postgresql://h:5432/db", "table": ["t"]}]`.
 
+use ferry_core::connector::{param, Param, Set};
 use serde::Deserialize;
 
 use ferry_core::params::{self, lenient_opt_bool, lenient_opt_u64, one_or_many};
@@ -307,6 +308,27 @@ impl WriterConfig {
         })
     }
 }
+
+/// The parameters, as `ferry job template` prints them (key, example value, when set,
+/// type, default and meaning).
+#[rustfmt::skip]
+pub const PARAMS: &[Param] = &[
+    param("datasource", "\"my_postgresql\"", Set::V1, "string, required unless connection is given: a catalog datasource"),
+    param("table", "\"public.target_table\"", Set::V1, "string, required: schema.table (\"MixedCase\" quoted)"),
+    param("username", "\"postgres\"", Set::DataX, "string, DataX: user name"),
+    param("password", "\"\"", Set::DataX, "string, DataX: password (prefer a catalog datasource)"),
+    param("connection", "[{\"jdbcUrl\": \"jdbc:postgresql://127.0.0.1:5432/postgres\", \"table\": [\"public.target_table\"]}]", Set::DataX, "list of one, DataX: {jdbcUrl: URL, table: [table]}"),
+    param("column", "[\"*\"]", Set::Always, "list of strings, default [\"*\"]: target columns, in the order the reader's columns arrive; [\"*\"] = every column"),
+    param("preSql", "[]", Set::Always, "list of strings, default []: SQL run before the load, in its transaction; @table = the table name"),
+    param("postSql", "[]", Set::Always, "list of strings, default []: SQL run after the load, before the commit; @table = the table name"),
+    param("writeMode", "\"insert\"", Set::Always, "string, default insert: on a key conflict insert (the row is dirty data; \"Insert Into\"), ignore (\"On Conflict Do Nothing\") or update (\"On Conflict Do Update\")"),
+    param("conflictMode", "\"insert\"", Set::Never, "string: the same values as writeMode (AnalyticDB spelling); wins when both are set"),
+    param("truncate", "false", Set::Always, "bool, default false: empty the table first, inside the job's transaction"),
+    param("batchSize", "10000", Set::Never, "integer, default the incoming batch: rows per COPY chunk (the unit of dirty-row isolation)"),
+    param("batchByteSize", "1048576", Set::Never, "integer: accepted for DataX compatibility; COPY data goes in ~1 MiB pieces regardless"),
+    param("emptyAsNull", "true", Set::Never, "bool, default true: empty strings become NULL before casting into non-string columns"),
+    param("atomic", "true", Set::Never, "bool, default true: all-or-nothing commit across channels; false commits each channel when it finishes"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -8,70 +8,21 @@
 //! (`connectors/*/src/config.rs`, `connectors/postgres/src/writer/config.rs`,
 //! `connectors/stream`).
 
-use ferry_core::job::{READER_PLUGINS, WRITER_PLUGINS};
+use ferry_core::connector;
 use ferry_core::{Error, Result};
 
-/// When a parameter line is set (uncommented).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum On {
-    /// Set in both shapes.
-    Always,
-    /// Set in the DataWorks shape (catalog datasource), commented in DataX.
-    V1,
-    /// Set in the DataX shape (inline connection), commented in DataWorks.
-    DataX,
-    /// Always commented: optional, shown with its default.
-    Never,
-}
-
-/// One parameter line: key, value (JSON text), when set, and its documentation.
-#[derive(Debug, Clone, Copy)]
-struct Param {
-    key: &'static str,
-    value: &'static str,
-    on: On,
-    doc: &'static str,
-}
-
-const fn p(key: &'static str, value: &'static str, on: On, doc: &'static str) -> Param {
-    Param {
-        key,
-        value,
-        on,
-        doc,
-    }
-}
-
-/// Which side of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The reader.
-    Reader,
-    /// The writer.
-    Writer,
-}
+pub use ferry_core::connector::Role;
+use ferry_core::connector::{param as p, Param, Set as On};
 
 /// The canonical plugin name for `written` (`postgresql`, `postgresqlreader`, `PostgreSQL`,
 /// `pg`), or a config error listing the valid names.
 pub fn canonical(written: &str, role: Role) -> Result<&'static str> {
-    let (table, what) = match role {
-        Role::Reader => (READER_PLUGINS, "reader"),
-        Role::Writer => (WRITER_PLUGINS, "writer"),
-    };
-    let w = written.trim().to_ascii_lowercase();
-    let w = match w.as_str() {
-        "pg" | "postgres" | "hybriddb" | "adbpg" | "greenplum" => "postgresql".to_string(),
-        "maxcompute" => "odps".to_string(),
-        _ => w,
-    };
-    for (c, aliases) in table {
-        if *c == w || aliases.contains(&w.as_str()) {
-            return Ok(c);
-        }
+    if let Some(c) = connector::find_nickname(written, role) {
+        return Ok(c.name);
     }
-    let names: Vec<String> = table
-        .iter()
-        .map(|(c, a)| format!("{c} ({})", a.join(", ")))
+    let what = role.as_str();
+    let names: Vec<String> = connector::playing(role)
+        .map(|c| format!("{} ({})", c.name, c.aliases(role).join(", ")))
         .collect();
     Err(Error::config(format!(
         "--{what} {written}: unknown {what}; valid {what}s: {}",
@@ -79,148 +30,15 @@ pub fn canonical(written: &str, role: Role) -> Result<&'static str> {
     )))
 }
 
-const POSTGRES_READER: &[Param] = &[
-    p("datasource", "\"my_postgresql\"", On::V1, "string, required unless connection is given: a catalog datasource (`ferry datasource list`)"),
-    p("table", "\"public.source_table\"", On::V1, "string or list, required unless querySql: schema.table; a list (or t_[00-09]) reads several tables"),
-    p("querySql", "[\"SELECT id, name FROM public.source_table\"]", On::Never, "string or list, instead of table: statements read as they are (no column/where/splitPk)"),
-    p("username", "\"postgres\"", On::DataX, "string, DataX: user name"),
-    p("password", "\"\"", On::DataX, "string, DataX: password (prefer a catalog datasource: job files end up in version control)"),
-    p("connection", "[{\"jdbcUrl\": [\"jdbc:postgresql://127.0.0.1:5432/postgres\"], \"table\": [\"public.source_table\"]}]", On::DataX, "list, DataX: databases, each {jdbcUrl: [URLs tried in order], table: [...] or querySql: [...]}"),
-    p("column", "[\"*\"]", On::Always, "list of strings, default [\"*\"]: column names or SQL expressions (upper(name), constants 'abc' or 1); [\"*\"] = every column"),
-    p("where", "\"\"", On::Always, "string, default none: filter appended as WHERE (...), e.g. gmt_create >= '${bdp.system.bizdate}'"),
-    p("splitPk", "\"\"", On::Always, "string, default none (one range): integer column to cut the table into ranges, one per channel task (the primary key is a good choice)"),
-    p("splitFactor", "5", On::Never, "integer, default 5: ranges per channel when splitPk is set"),
-    p("fetchSize", "1024", On::Never, "integer, default ferry's batch size: rows per fetch (a batch size hint)"),
-];
-
-const POSTGRES_WRITER: &[Param] = &[
-    p("datasource", "\"my_postgresql\"", On::V1, "string, required unless connection is given: a catalog datasource"),
-    p("table", "\"public.target_table\"", On::V1, "string, required: schema.table (\"MixedCase\" quoted)"),
-    p("username", "\"postgres\"", On::DataX, "string, DataX: user name"),
-    p("password", "\"\"", On::DataX, "string, DataX: password (prefer a catalog datasource)"),
-    p("connection", "[{\"jdbcUrl\": \"jdbc:postgresql://127.0.0.1:5432/postgres\", \"table\": [\"public.target_table\"]}]", On::DataX, "list of one, DataX: {jdbcUrl: URL, table: [table]}"),
-    p("column", "[\"*\"]", On::Always, "list of strings, default [\"*\"]: target columns, in the order the reader's columns arrive; [\"*\"] = every column"),
-    p("preSql", "[]", On::Always, "list of strings, default []: SQL run before the load, in its transaction; @table = the table name"),
-    p("postSql", "[]", On::Always, "list of strings, default []: SQL run after the load, before the commit; @table = the table name"),
-    p("writeMode", "\"insert\"", On::Always, "string, default insert: on a key conflict insert (the row is dirty data; \"Insert Into\"), ignore (\"On Conflict Do Nothing\") or update (\"On Conflict Do Update\")"),
-    p("conflictMode", "\"insert\"", On::Never, "string: the same values as writeMode (AnalyticDB spelling); wins when both are set"),
-    p("truncate", "false", On::Always, "bool, default false: empty the table first, inside the job's transaction"),
-    p("batchSize", "10000", On::Never, "integer, default the incoming batch: rows per COPY chunk (the unit of dirty-row isolation)"),
-    p("batchByteSize", "1048576", On::Never, "integer: accepted for DataX compatibility; COPY data goes in ~1 MiB pieces regardless"),
-    p("emptyAsNull", "true", On::Never, "bool, default true: empty strings become NULL before casting into non-string columns"),
-    p("atomic", "true", On::Never, "bool, default true: all-or-nothing commit across channels; false commits each channel when it finishes"),
-];
-
-const ODPS_READER: &[Param] = &[
-    p("datasource", "\"my_odps\"", On::V1, "string, required unless odpsServer/project/accessId/accessKey are given: a catalog datasource"),
-    p("accessId", "\"YOUR_ACCESS_ID\"", On::DataX, "string, DataX: AccessKey id"),
-    p("accessKey", "\"YOUR_ACCESS_KEY\"", On::DataX, "string, DataX: AccessKey secret (prefer a catalog datasource)"),
-    p("securityToken", "\"\"", On::Never, "string, DataX: STS token"),
-    p("project", "\"my_project\"", On::DataX, "string, default the datasource's: the project"),
-    p("odpsServer", "\"http://service.cn-hangzhou.maxcompute.aliyun.com/api\"", On::DataX, "string, DataX: REST endpoint"),
-    p("tunnelServer", "\"\"", On::Never, "string, default discovered: tunnel endpoint"),
-    p("table", "\"source_table\"", On::Always, "string, required: the table"),
-    p("partition", "[\"pt=${bdp.system.bizdate}\"]", On::Always, "string or list, required for a partitioned table: specs with * and ? globs (pt=2026*), or /*query*/ conditions"),
-    p("column", "[\"*\"]", On::Always, "list of strings, default [\"*\"]: column names, partition columns, constants 'abc'; [\"*\"] = every normal column"),
-    p("splitMode", "\"record\"", On::Never, "string, default record: record (cut partitions into row ranges) or partition (one split per partition)"),
-    p("successOnNoPartition", "false", On::Never, "bool, default false: succeed reading nothing when no partition matches"),
-    p("isCompress", "false", On::Never, "bool, default false: deflate-compressed downloads"),
-    p("compress", "\"zstd\"", On::Never, "string, default none: ferry's compression: deflate, zstd, lz4 or snappy"),
-    p("arrow", "false", On::Never, "bool, default false: download Arrow instead of the record format"),
-    p("maxRetryTime", "10", On::Never, "integer 1..10, default 10: retries of one tunnel operation"),
-];
-
-const ODPS_WRITER: &[Param] = &[
-    p("datasource", "\"my_odps\"", On::V1, "string, required unless odpsServer/project/accessId/accessKey are given: a catalog datasource"),
-    p("accessId", "\"YOUR_ACCESS_ID\"", On::DataX, "string, DataX: AccessKey id"),
-    p("accessKey", "\"YOUR_ACCESS_KEY\"", On::DataX, "string, DataX: AccessKey secret (prefer a catalog datasource)"),
-    p("securityToken", "\"\"", On::Never, "string, DataX: STS token"),
-    p("project", "\"my_project\"", On::DataX, "string, default the datasource's: the project"),
-    p("odpsServer", "\"http://service.cn-hangzhou.maxcompute.aliyun.com/api\"", On::DataX, "string, DataX: REST endpoint"),
-    p("tunnelServer", "\"\"", On::Never, "string, default discovered: tunnel endpoint"),
-    p("table", "\"target_table\"", On::Always, "string, required: the table"),
-    p("partition", "\"pt=${bdp.system.bizdate}\"", On::Always, "string, required for a partitioned table: every level (pt=1,ds=hz or pt=1/ds=hz); created when missing"),
-    p("column", "[\"*\"]", On::Always, "list of strings, default [\"*\"]: target columns in the reader's order; [\"*\"] = every column"),
-    p("truncate", "true", On::Always, "bool, default false: replace the partition (or table) atomically at commit"),
-    p("blockSizeInMB", "64", On::Never, "integer 1..512, default 64: upload block size in MiB"),
-    p("isCompress", "false", On::Never, "bool, default false: deflate-compressed uploads"),
-    p("compress", "\"zstd\"", On::Never, "string, default none: ferry's compression: deflate, zstd, lz4 or snappy"),
-    p("arrow", "false", On::Never, "bool, default false: upload Arrow blocks instead of the record format"),
-    p("emptyAsNull", "false", On::Never, "bool: empty strings become NULL before casting into non-string columns"),
-    p("overLengthRule", "\"keepOn\"", On::Never, "string, default keepOn: a value over the field limit is dirty (keepOn), cut (truncate) or NULL (setNull)"),
-    p("maxFieldLength", "8388608", On::Never, "integer, default and maximum 8 MiB: bytes kept by overLengthRule truncate"),
-    p("consistencyCommit", "true", On::Never, "bool: accepted; ferry always commits all blocks at once"),
-    p("preSql", "[]", On::Never, "list of strings, default []: ODPS SQL run before any data"),
-    p("postSql", "[]", On::Never, "list of strings, default []: ODPS SQL run after the commit"),
-    p("maxRetryTime", "10", On::Never, "integer 1..10, default 10: retries of one tunnel operation"),
-];
-
-const PARQUET_READER: &[Param] = &[
-    p("path", "\"staged/source_table\"", On::Always, "string or list, required: a file, a folder (read recursively) or a glob (staged/t/pt=*/*.parquet)"),
-    p("column", "[\"*\"]", On::Always, "list of strings, default [\"*\"]: file columns, partition columns, constants ('abc', 123); [\"*\"] = all"),
-    p("where", "\"pt >= '20261101'\"", On::Never, "string, default none: a SQL (DataFusion) filter; comparisons of partition columns skip whole folders"),
-];
-
-const PARQUET_WRITER: &[Param] = &[
-    p("path", "\"staged/target_table\"", On::Always, "string, required: the folder files are written into (created when missing)"),
-    p("fileName", "\"part\"", On::Never, "string, default part: file name prefix (<fileName>-<job>-<channel>-<n>.parquet)"),
-    p("writeMode", "\"append\"", On::Always, "string, default append: append, truncate (replace the files with this prefix at commit) or nonConflict (fail if the folder has files)"),
-    p("compression", "\"zstd\"", On::Always, "string, default zstd: zstd, snappy, gzip, lz4 or none"),
-    p("partitionBy", "\"pt=${bdp.system.bizdate}\"", On::Never, "string or list, default none: a fixed spec (pt=20261122) or column names ([\"pt\"]) for Hive folders"),
-    p("maxFileSizeMB", "256", On::Never, "integer, default none: roll to a new file at about this many MiB"),
-    p("maxRowsPerFile", "1000000", On::Never, "integer, default none: roll to a new file at this many rows"),
-    p("rowGroupSize", "131072", On::Never, "integer, default 131072: rows per row group"),
-    p("column", "[\"id\", \"name\"]", On::Never, "list, default the reader's names: output column names in the reader's order (strings or {name, type})"),
-];
-
-const STREAM_READER: &[Param] = &[
-    p("column", "[{\"type\": \"long\", \"random\": \"1,1000\", \"name\": \"id\"}, {\"type\": \"string\", \"value\": \"hello\", \"name\": \"name\"}]", On::Always, "list, required: {type: long|double|string|date|bool|bytes, value: constant | random: \"min,max\", name}"),
-    p("sliceRecordCount", "10", On::Always, "integer, default 1: rows per channel"),
-    p("batchRows", "1024", On::Never, "integer, default ferry's batch size: rows per batch"),
-];
-
-const STREAM_WRITER: &[Param] = &[
-    p(
-        "print",
-        "true",
-        On::Always,
-        "bool, default false: print rows to stdout (false discards them)",
-    ),
-    p(
-        "fieldDelimiter",
-        "\"\\t\"",
-        On::Never,
-        "string, default tab: separator between printed values",
-    ),
-];
-
 /// Keys each plugin accepts and ignores (with a warning), for the template's notes.
-fn ignored(plugin: &str, role: Role) -> &'static str {
-    match (plugin, role) {
-        ("postgresql", Role::Reader) => "mandatoryEncoding, session, encoding",
-        ("postgresql", Role::Writer) => "encoding",
-        ("odps", Role::Reader) => {
-            "accountType, accountProvider, packageAuthorizedProject, preSql, postSql, calendarTimeZone, useDateWithCalendar"
-        }
-        ("odps", Role::Writer) => "accountType, accountProvider, writeTimeoutInMs",
-        ("parquet", Role::Reader) => "encoding, fileType, fieldDelimiter, nullFormat",
-        ("parquet", Role::Writer) => "encoding, fieldDelimiter, fileType",
-        ("stream", Role::Reader) => "encoding",
-        _ => "encoding, recordNumBeforeSleep, sleepTime",
-    }
+fn ignored(plugin: &str, role: Role) -> String {
+    connector::by_name(plugin)
+        .map(|c| c.ignored(role).join(", "))
+        .unwrap_or_default()
 }
 
 fn params_of(plugin: &str, role: Role) -> &'static [Param] {
-    match (plugin, role) {
-        ("postgresql", Role::Reader) => POSTGRES_READER,
-        ("postgresql", Role::Writer) => POSTGRES_WRITER,
-        ("odps", Role::Reader) => ODPS_READER,
-        ("odps", Role::Writer) => ODPS_WRITER,
-        ("parquet", Role::Reader) => PARQUET_READER,
-        ("parquet", Role::Writer) => PARQUET_WRITER,
-        ("stream", Role::Reader) => STREAM_READER,
-        _ => STREAM_WRITER,
-    }
+    connector::by_name(plugin).map_or(&[], |c| c.params(role))
 }
 
 const SETTING_V1: &[Param] = &[
@@ -426,6 +244,7 @@ mod tests {
 
     #[test]
     fn names_resolve_and_bad_names_list_the_valid_ones() {
+        ferry_connectors::install();
         assert_eq!(
             canonical("PostgreSQLReader", Role::Reader).unwrap(),
             "postgresql"

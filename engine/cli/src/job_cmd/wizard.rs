@@ -960,6 +960,7 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_only_when_needed() {
+        ferry_connectors::install();
         assert_eq!(quote_ident("id"), "id");
         assert_eq!(quote_ident("Name"), "\"Name\"");
         assert_eq!(quote_ident("order"), "\"order\"");

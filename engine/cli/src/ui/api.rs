@@ -841,6 +841,7 @@ mod tests {
 
     #[test]
     fn locations_are_found_in_messages() {
+        ferry_connectors::install();
         let l = error_location("job.json: job.content[0].reader.parameter.sliceRecordcount: unknown key, did you mean \"sliceRecordCount\"?");
         assert_eq!(
             l.path.as_deref(),
@@ -855,6 +856,7 @@ mod tests {
 
     #[test]
     fn job_file_names_stay_in_the_folder() {
+        ferry_connectors::install();
         assert!(job_file_name("export.json").is_ok());
         for bad in [
             "../x.json",

@@ -414,6 +414,7 @@ mod tests {
 
     #[test]
     fn progress_lines_parse() {
+        ferry_connectors::install();
         let p = parse_progress("[     4s] Total 1234 records, 1.2 MiB | Speed 10.0 KiB/s, 400 records/s | Written 1200 | Filtered 30 | Dirty 4 | Splits 1/4 (25%)").unwrap();
         assert_eq!(p.records, 1234);
         assert_eq!(p.bytes, "1.2 MiB");

@@ -11,6 +11,7 @@
 use serde_json::Value;
 
 use super::PluginSpec;
+use crate::connector;
 use crate::error::{Error, Result};
 use crate::plugin::parse_constant;
 
@@ -44,10 +45,16 @@ pub(super) fn check_counts(reader: &PluginSpec, writer: &PluginSpec) -> Result<(
 /// The `column` list as the plugin uses it, or `None` when the job does not give one.
 fn listed(spec: &PluginSpec, reader: bool) -> Option<Vec<String>> {
     let entries = spec.params.get("column")?.as_array()?;
-    if entries.is_empty()
-        || (!reader && spec.plugin == "stream")
-        || (reader && spec.plugin == "postgresql" && uses_query_sql(&spec.params))
-    {
+    let described = connector::by_name(spec.plugin);
+    let listed = match described {
+        Some(c) if reader => match (c.reader_columns_listed, spec.params.as_object()) {
+            (Some(f), Some(params)) => f(params),
+            _ => true,
+        },
+        Some(c) => c.writer_columns_listed,
+        None => true,
+    };
+    if entries.is_empty() || !listed {
         return None;
     }
     let names: Vec<String> = entries.iter().map(label).collect();
@@ -78,21 +85,6 @@ fn label(v: &Value) -> String {
     }
 }
 
-/// Whether a PostgreSQL reader reads `querySql` (flat or in a `connection` entry), where
-/// `column` is ignored.
-fn uses_query_sql(params: &Value) -> bool {
-    let given = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => !s.trim().is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        _ => false,
-    };
-    given(params.get("querySql"))
-        || params
-            .get("connection")
-            .and_then(Value::as_array)
-            .is_some_and(|c| c.iter().any(|e| given(e.get("querySql"))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +105,7 @@ mod tests {
 
     #[test]
     fn a_count_mismatch_shows_both_lists() {
+        crate::connector::install_for_tests();
         let e = check(
             spec("postgresql", json!({"column": ["id", "name", "'x'"]}), "r"),
             spec("odps", json!({"column": ["id", "name"]}), "w"),
@@ -144,6 +137,7 @@ mod tests {
 
     #[test]
     fn lists_that_are_not_given_are_not_compared() {
+        crate::connector::install_for_tests();
         let two = json!({"column": ["a", "b"]});
         for (r, w) in [
             (
@@ -166,14 +160,6 @@ mod tests {
                 spec(
                     "postgresql",
                     json!({"column": ["a"], "querySql": "select 1, 2"}),
-                    "r",
-                ),
-                spec("odps", two.clone(), "w"),
-            ),
-            (
-                spec(
-                    "postgresql",
-                    json!({"column": ["a"], "connection": [{"querySql": ["select 1, 2"]}]}),
                     "r",
                 ),
                 spec("odps", two.clone(), "w"),

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{READER_PLUGINS, WRITER_PLUGINS};
+use crate::connector::{self, Role};
 
 /// What a file that is not a whole job looks like.
 #[derive(Debug, PartialEq)]
@@ -153,10 +153,11 @@ fn plugin_object(o: &serde_json::Map<String, Value>) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let is = |table: &[(&str, &[&str])]| table.iter().any(|(_, a)| a.contains(&name.as_str()));
-    let role = if is(READER_PLUGINS) {
+    let is =
+        |role: Role| connector::playing(role).any(|c| c.aliases(role).contains(&name.as_str()));
+    let role = if is(Role::Reader) {
         "a reader"
-    } else if is(WRITER_PLUGINS) {
+    } else if is(Role::Writer) {
         "a writer"
     } else if name.starts_with("dx_") {
         return "a transformer, one entry of `transformer` in DataX's `job.content[0]`".into();
@@ -184,6 +185,7 @@ mod tests {
 
     #[test]
     fn parts_of_jobs_are_recognised() {
+        crate::connector::install_for_tests();
         assert!(what(json!({"name": "streamreader", "parameter": {}})).starts_with("a reader,"));
         assert!(what(json!({"name": "odpswriter", "parameter": {}})).starts_with("a writer,"));
         assert!(what(json!({"plugin": "odps", "parameter": {}}))
@@ -210,6 +212,7 @@ mod tests {
 
     #[test]
     fn member_lists_are_recognised() {
+        crate::connector::install_for_tests();
         let f = members("  \"setting\": {\"speed\": {\"channel\": 1}},\n").unwrap();
         assert!(
             matches!(&f, Found::Fragment(w) if w.starts_with("a setting")),
@@ -229,6 +232,7 @@ mod tests {
 
     #[test]
     fn the_start_is_the_first_character_after_blanks_and_comments() {
+        crate::connector::install_for_tests();
         let original = "// a reader\n  {\"name\": 1}";
         let plain = "           \n  {\"name\": 1}";
         assert_eq!(start(plain, original), (2, 3));

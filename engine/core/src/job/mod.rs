@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::connector::{self, Role};
 use crate::error::{Error, Result};
 use crate::params;
 use crate::vars::VarContext;
@@ -145,22 +146,6 @@ pub struct Job {
 
 /// The prefix of a [`Job::warnings`] entry that is a note, not a warning.
 pub const NOTE: &str = "note: ";
-
-/// Plugin names ferry knows, canonical first then aliases, for readers.
-pub const READER_PLUGINS: &[(&str, &[&str])] = &[
-    ("postgresql", &["postgresqlreader"]),
-    ("odps", &["odpsreader"]),
-    ("parquet", &["parquetreader"]),
-    ("stream", &["streamreader"]),
-];
-
-/// Plugin names ferry knows, canonical first then aliases, for writers.
-pub const WRITER_PLUGINS: &[(&str, &[&str])] = &[
-    ("postgresql", &["postgresqlwriter"]),
-    ("odps", &["odpswriter"]),
-    ("parquet", &["parquetwriter"]),
-    ("stream", &["streamwriter"]),
-];
 
 /// Read, resolve variables in and parse a job file.
 ///
@@ -522,14 +507,10 @@ fn step_spec(
         Some(n) => format!("{at} (\"{n}\")"),
         None => at.clone(),
     };
-    let kinds = match role {
-        Role::Reader => READER_PLUGINS,
-        Role::Writer => WRITER_PLUGINS,
-    }
-    .iter()
-    .map(|(c, _)| format!("\"{c}\""))
-    .collect::<Vec<_>>()
-    .join(", ");
+    let kinds = connector::playing(role)
+        .map(|c| format!("\"{}\"", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let Some(ds) = step.parameter.get("datasource").and_then(Value::as_str) else {
         return Err(Error::config(format!(
             "{label}: no \"stepType\", and no {param_path}.datasource to infer it from; add \
@@ -645,12 +626,6 @@ fn datax(value: &Value, warnings: &mut Vec<String>) -> Result<Parts> {
     Ok((JobShape::DataX, reader, writer, transformers, settings))
 }
 
-#[derive(Clone, Copy)]
-enum Role {
-    Reader,
-    Writer,
-}
-
 /// Resolve a plugin name (case-insensitive, canonical or alias) and check `parameter`.
 fn plugin_spec(
     written: &str,
@@ -670,33 +645,24 @@ fn plugin_spec(
 
 /// The canonical name of a reader or writer plugin written as `written`.
 fn canonical_plugin(written: &str, role: Role, path: &str) -> Result<&'static str> {
-    let (table, what) = match role {
-        Role::Reader => (READER_PLUGINS, "reader"),
-        Role::Writer => (WRITER_PLUGINS, "writer"),
-    };
-    let w = written.trim().to_ascii_lowercase();
-    for (canonical, aliases) in table {
-        if *canonical == w || aliases.contains(&w.as_str()) {
-            return Ok(canonical);
-        }
+    if let Some(c) = connector::find(written, role) {
+        return Ok(c.name);
     }
-    let (other, other_what) = match role {
-        Role::Reader => (WRITER_PLUGINS, "writer"),
-        Role::Writer => (READER_PLUGINS, "reader"),
-    };
-    for ((canonical, aliases), (_, mine)) in other.iter().zip(table) {
-        if aliases.contains(&w.as_str()) {
-            let suggestion = mine.first().copied().unwrap_or(canonical);
+    let what = role.as_str();
+    if let Some(c) = connector::find(written, role.other()) {
+        if c.plays(role) {
+            let suggestion = c.aliases(role).first().copied().unwrap_or(c.name);
             return Err(Error::config(format!(
-                "{path}: \"{written}\" is a {other_what} plugin; did you mean \"{suggestion}\"?"
+                "{path}: \"{written}\" is a {} plugin; did you mean \"{suggestion}\"?",
+                role.other().as_str()
             )));
         }
     }
-    let all: Vec<&str> = table
-        .iter()
-        .flat_map(|(c, a)| std::iter::once(*c).chain(a.iter().copied()))
+    let w = written.trim().to_ascii_lowercase();
+    let all: Vec<&str> = connector::playing(role)
+        .flat_map(|c| std::iter::once(c.name).chain(c.aliases(role).iter().copied()))
         .collect();
-    let known: Vec<&str> = table.iter().map(|(c, _)| *c).collect();
+    let known: Vec<&str> = connector::playing(role).map(|c| c.name).collect();
     let hint = params::nearest(&w, &all)
         .map(|s| format!(", did you mean \"{s}\"?"))
         .unwrap_or_default();
@@ -756,6 +722,7 @@ mod tests {
 
     #[test]
     fn step_type_is_inferred_from_the_datasource() {
+        crate::connector::install_for_tests();
         let job = parse_job_with(V2_NO_STEP_TYPE, "j.json", &vars(&[]), Some(&catalog())).unwrap();
         assert_eq!(job.reader.plugin, "postgresql");
         assert_eq!(job.writer.plugin, "odps");
@@ -778,6 +745,7 @@ mod tests {
 
     #[test]
     fn step_type_that_cannot_be_inferred_names_the_step() {
+        crate::connector::install_for_tests();
         let e = parse_job(V2_NO_STEP_TYPE, "j.json", &vars(&[])).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -831,6 +799,7 @@ mod tests {
 
     #[test]
     fn fragments_are_located_past_comments() {
+        crate::connector::install_for_tests();
         let e = parse_job(
             "// copied\n\n  \"setting\": {\"speed\": {\"channel\": 1}},\n",
             "s.json",
@@ -867,6 +836,7 @@ mod tests {
 
     #[test]
     fn blanks_and_unused_params_are_warned_with_positions() {
+        crate::connector::install_for_tests();
         let text = "{\"job\": {\"content\": [{\n\u{a0}\u{a0}\"reader\": {\"name\": \"stream\", \"parameter\": {\"x\": \"$used\"}},\n\u{3000}\"writer\": {\"name\": \"stream\"}}]}}";
         let job = parse_job(text, "b.json", &vars(&[("used", "1"), ("unused", "2")])).unwrap();
         assert_eq!(
@@ -891,6 +861,7 @@ mod tests {
 
     #[test]
     fn column_counts_are_compared_at_parse_time() {
+        crate::connector::install_for_tests();
         let text = r#"{"configuration": {
   "reader": {"plugin": "odps", "parameter": {"column": ["a", "b", "'${bizdate}'"]}},
   "writer": {"plugin": "postgresql", "parameter": {"column": ["a", "b"]}}}}"#;

@@ -272,6 +272,7 @@ mod tests {
 
     #[test]
     fn comments_become_spaces_strings_survive() {
+        crate::connector::install_for_tests();
         let src =
             "{\"u\": \"jdbc:postgresql://h/db\", // the url\n/* a\n b */ \"k\": \"/* no */\"}";
         let out = plain(src);
@@ -282,6 +283,7 @@ mod tests {
 
     #[test]
     fn escaped_quotes_do_not_end_strings() {
+        crate::connector::install_for_tests();
         let src = r#"{"a": "say \"//hi\" \\", "b": 1 // c
 }"#;
         let v: serde_json::Value = serde_json::from_str(&plain(src)).unwrap();
@@ -291,6 +293,7 @@ mod tests {
 
     #[test]
     fn trailing_commas_and_unicode_comments() {
+        crate::connector::install_for_tests();
         let src = "{\"a\": [1, 2, /* 注释 */], \"b\": {\"c\": \",]\",}, // 尾注释\n}";
         let v: serde_json::Value = serde_json::from_str(&plain(src)).unwrap();
         assert_eq!(v["a"], serde_json::json!([1, 2]));
@@ -299,6 +302,7 @@ mod tests {
 
     #[test]
     fn unterminated_block_comment_is_located() {
+        crate::connector::install_for_tests();
         let e = to_plain_json("{\n  \"a\": 1 /* oops\n}").unwrap_err();
         assert_eq!((e.line, e.column), (2, 10));
         assert!(e.message.contains("unterminated"));
@@ -306,12 +310,14 @@ mod tests {
 
     #[test]
     fn line_col_counts_characters() {
+        crate::connector::install_for_tests();
         assert_eq!(line_col("ab\n注c", 6), (2, 2));
         assert_eq!(line_col("abc", 0), (1, 1));
     }
 
     #[test]
     fn blank_lookalikes_outside_strings_become_spaces() {
+        crate::connector::install_for_tests();
         // indentation with no-break spaces, an ideographic space before a value, a BOM
         // glued in the middle and a zero-width space after a comma
         let src = "{\n\u{a0}\u{a0}\"a\": \u{3000}1,\u{200b}\n\u{feff}\"b\": \"x\u{a0}\u{3000}y\"}";
@@ -339,6 +345,7 @@ mod tests {
 
     #[test]
     fn lookalikes_in_comments_are_comment_text() {
+        crate::connector::install_for_tests();
         let p = to_plain_json("{\"a\": 1 // 注释，说明\u{a0}\n}").unwrap();
         assert!(p.blanks.is_empty());
         let v: serde_json::Value = serde_json::from_str(&p.text).unwrap();
@@ -347,6 +354,7 @@ mod tests {
 
     #[test]
     fn full_width_punctuation_outside_strings_is_located_and_named() {
+        crate::connector::install_for_tests();
         let e = to_plain_json("{\"a\": 1， \"b\": 2，\n \"c\": \"x，y\"}").unwrap_err();
         assert_eq!((e.line, e.column), (1, 8));
         assert_eq!(

@@ -286,6 +286,7 @@ mod tests {
 
     #[test]
     fn throttle_false_ignores_mbps_with_a_warning() {
+        crate::connector::install_for_tests();
         for throttle in [json!(false), json!("false"), json!("FALSE")] {
             let (s, w) =
                 ok(json!({"speed": {"throttle": throttle, "mbps": "12", "concurrent": 2}}));
@@ -304,6 +305,7 @@ mod tests {
 
     #[test]
     fn throttle_true_or_absent_caps_at_mbps_mib() {
+        crate::connector::install_for_tests();
         let (s, _) = ok(json!({"speed": {"throttle": "true", "mbps": "1"}}));
         assert_eq!(s.bytes_per_sec, Some(1_048_576));
         let (s, _) = ok(json!({"speed": {"mbps": 2.5}}));
@@ -320,6 +322,7 @@ mod tests {
 
     #[test]
     fn dmu_is_accepted_and_ignored_in_any_form() {
+        crate::connector::install_for_tests();
         for dmu in [json!(1), json!("2"), json!(0.5), json!(null)] {
             let (s, w) = ok(json!({"speed": {"dmu": dmu.clone(), "concurrent": "1"}}));
             assert_eq!(s, Settings::default(), "{dmu}");
@@ -339,6 +342,7 @@ mod tests {
 
     #[test]
     fn concurrent_as_a_string() {
+        crate::connector::install_for_tests();
         let (s, w) = ok(json!({"speed": {"concurrent": "3"}}));
         assert_eq!(s.channels, 3);
         assert!(w.is_empty(), "{w:?}");
@@ -370,6 +374,7 @@ mod tests {
 
     #[test]
     fn error_limit_record_as_a_string() {
+        crate::connector::install_for_tests();
         let (s, _) = ok(json!({"errorLimit": {"record": "0"}}));
         assert_eq!(s.error_limit.record, Some(0));
         let (s, _) = ok(json!({"errorLimit": {"record": ""}}));
@@ -378,6 +383,7 @@ mod tests {
 
     #[test]
     fn retry_keys_as_datax_writes_them() {
+        crate::connector::install_for_tests();
         let (s, _) = ok(json!({}));
         assert_eq!(s.retry, RetryPolicy::default());
         let (s, _) = ok(json!({"retry": {"maxRetryTimes": "2", "retryIntervalInMsec": 10}}));
@@ -409,6 +415,7 @@ mod tests {
 
     #[test]
     fn datax_core_fail_over_is_honoured_and_setting_retry_wins() {
+        crate::connector::install_for_tests();
         let mut w = Vec::new();
         let core = json!({"container": {"task": {"failOver": {"maxRetryTimes": 3, "retryIntervalInMsec": 20, "maxWaitInMsec": 100}}}});
         let base = core_fail_over(&core, &mut w).unwrap();
