@@ -26,6 +26,22 @@ fn text(o: &Output) -> String {
 }
 
 #[test]
+fn a_closed_stdout_ends_ferry_quietly() {
+    // `ferry job template ... | head -0`: the pipe's reader is gone before ferry writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = ferry()
+        .args(["job", "template", "--reader", "pg", "--writer", "odps"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
+#[test]
 fn stream_demo_job_runs_and_its_summary_adds_up() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
