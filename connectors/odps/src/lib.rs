@@ -8,7 +8,7 @@ pub mod reader;
 pub mod split;
 pub mod wire;
 pub mod writer;
-pub use client::{preview, run_sql, table_schema, test_connection};
+pub use client::{list_tables, preview, run_sql, table_schema, test_connection};
 pub use reader::OdpsReaderFactory;
 pub use writer::OdpsWriterFactory;
 

@@ -880,3 +880,16 @@ async fn reader_against_maxcompute_answers() {
     // every download above ended with the version-6 metrics block (ferry sends
     // x-odps-tunnel-version: 6); the reader took it and checked the stream checksum
 }
+
+#[tokio::test]
+async fn table_listings_follow_the_paging_marker() {
+    let e = env().await;
+    for t in ["t_e", "t_a", "t_d", "t_b", "t_c"] {
+        e.sql(&format!("CREATE TABLE {t} (id BIGINT)")).await;
+    }
+    let c = ferry_odps::client::OdpsClient::from_source(&e.source()).unwrap();
+    // Two a page: three requests, every table once.
+    let names = c.list_tables(Some(2)).await.unwrap();
+    assert_eq!(names, ["t_a", "t_b", "t_c", "t_d", "t_e"]);
+    assert_eq!(ferry_odps::list_tables(&e.source()).await.unwrap(), names);
+}

@@ -197,6 +197,41 @@ impl OdpsClient {
         })
     }
 
+    /// The names of the project's tables, sorted, following the paging marker;
+    /// `page` asks for that many a request (the server's default when `None`).
+    pub async fn list_tables(&self, page: Option<usize>) -> Result<Vec<String>> {
+        let what = format!("tables of project {}", self.project());
+        let path = format!("/projects/{}/tables", percent_encode(self.project()));
+        let mut names = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut q = vec![("expectmarker", "true".to_string())];
+            if let Some(n) = page {
+                q.push(("maxitems", n.to_string()));
+            }
+            if !marker.is_empty() {
+                q.push(("marker", marker.clone()));
+            }
+            let resp = self
+                .call(Service::Api, Method::GET, &path, &q, None, &what)
+                .await?;
+            let body = resp.text().await.map_err(|e| self.transport(&what, e))?;
+            for (_, table) in xml::elements(&body, "Table") {
+                if let Some(name) = xml::tag_text(table, "Name") {
+                    names.push(name);
+                }
+            }
+            let next = xml::tag_text(&body, "Marker").unwrap_or_default();
+            // A server that repeats its marker would page for ever.
+            if next.trim().is_empty() || next == marker {
+                break;
+            }
+            marker = next;
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// Every partition of a table (following the paging marker).
     pub async fn list_partitions(&self, meta: &TableMeta) -> Result<Vec<PartitionSpec>> {
         let what = format!("partitions of {}.{}", self.project(), meta.name);

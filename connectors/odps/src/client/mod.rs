@@ -522,6 +522,11 @@ pub async fn preview(
     tunnel::preview(&c, table, partition, limit).await
 }
 
+/// The names of the project's tables, sorted (every page of the listing).
+pub async fn list_tables(source: &OdpsSource) -> Result<Vec<String>> {
+    OdpsClient::from_source(source)?.list_tables(None).await
+}
+
 /// A table's columns as Arrow (normal columns, then partition columns, which carry the
 /// field metadata `odps.partition_key = true`) and their ODPS type strings.
 pub async fn table_schema(source: &OdpsSource, table: &str) -> Result<(SchemaRef, Vec<String>)> {

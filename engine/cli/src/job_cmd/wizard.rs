@@ -77,7 +77,7 @@ impl End {
     pub(crate) async fn list_tables(&self) -> Result<Vec<String>> {
         match self {
             End::Postgres { ep, .. } => pg_tables(ep).await,
-            End::Odps { src, .. } => odps_tables(src).await,
+            End::Odps { src, .. } => ferry_odps::list_tables(src).await,
             End::Parquet => Ok(Vec::new()),
         }
     }
@@ -188,50 +188,6 @@ async fn pg_integer_pk(ep: &ferry_postgres::PgEndpoint, table: &str) -> Result<O
     let name: String = rows[0].get(0);
     let ty: String = rows[0].get(1);
     Ok(matches!(ty.as_str(), "smallint" | "integer" | "bigint").then_some(name))
-}
-
-/// Tables of the datasource's project, through the REST API (`GET /projects/{p}/tables`).
-async fn odps_tables(src: &OdpsSource) -> Result<Vec<String>> {
-    use ferry_odps::client::{OdpsClient, Service};
-    let c = OdpsClient::from_source(src)?;
-    let path = format!(
-        "/projects/{}/tables",
-        ferry_odps::wire::sign::percent_encode(c.project())
-    );
-    let what = format!("tables of project {}", c.project());
-    let resp = c
-        .call(
-            Service::Api,
-            reqwest::Method::GET,
-            &path,
-            &[("expectmarker", "true".to_string())],
-            None,
-            &what,
-        )
-        .await?;
-    let body = resp.text().await.map_err(|e| c.transport(&what, e))?;
-    let mut names: Vec<String> = body
-        .split("<Table>")
-        .skip(1)
-        .filter_map(|t| {
-            let start = t.find("<Name>")? + "<Name>".len();
-            let end = t[start..].find("</Name>")? + start;
-            let raw = t[start..end].trim();
-            let raw = raw
-                .strip_prefix("<![CDATA[")
-                .and_then(|r| r.strip_suffix("]]>"))
-                .unwrap_or(raw);
-            Some(
-                raw.replace("&lt;", "<")
-                    .replace("&gt;", ">")
-                    .replace("&quot;", "\"")
-                    .replace("&apos;", "'")
-                    .replace("&amp;", "&"),
-            )
-        })
-        .collect();
-    names.sort();
-    Ok(names)
 }
 
 /// A table (or Parquet path) with its columns and partition keys. Tables are listed from
