@@ -2,6 +2,7 @@
 //! MaxCompute server, crate `ferry-odps-server`) and the `odps` / `odpsreader` /
 //! `odpswriter` plugins.
 
+pub mod browse;
 pub mod client;
 pub mod config;
 pub mod reader;
@@ -32,4 +33,5 @@ pub static CONNECTOR: Connector = Connector {
     writer_params: config::WRITER_PARAMS,
     reader_ignored: config::READER_IGNORED,
     writer_ignored: config::WRITER_IGNORED,
+    browse: Some(browse::open),
 };

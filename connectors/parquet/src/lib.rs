@@ -11,6 +11,7 @@
 //!
 //! `docs/parquet.md` is the user documentation; [`types`] the type table.
 
+pub mod browse;
 pub mod config;
 pub mod error;
 pub mod files;
@@ -21,6 +22,7 @@ pub mod split;
 pub mod types;
 pub mod writer;
 
+pub use browse::FilesBrowser;
 pub use inspect::{preview, schema};
 pub use reader::{ParquetReader, ParquetReaderFactory};
 pub use writer::{ParquetWriter, ParquetWriterFactory};
@@ -45,4 +47,5 @@ pub static CONNECTOR: Connector = Connector {
     writer_params: config::WRITER_PARAMS,
     reader_ignored: config::READER_IGNORED,
     writer_ignored: config::WRITER_IGNORED,
+    browse: None,
 };

@@ -9,6 +9,7 @@
 //!   reader's parameters.
 //! * [`writer`]: the writer (binary `COPY FROM`).
 
+pub mod browse;
 pub mod config;
 pub mod conn;
 pub mod copy_binary;
@@ -42,6 +43,7 @@ pub static CONNECTOR: Connector = Connector {
     writer_params: writer::config::PARAMS,
     reader_ignored: config::IGNORED,
     writer_ignored: writer::config::IGNORED,
+    browse: Some(browse::open),
 };
 
 /// Whether a reader reads `querySql` (flat or in a `connection` entry), where `column`

@@ -37,4 +37,5 @@ pub static CONNECTOR: Connector = Connector {
     writer_params: writer::PARAMS,
     reader_ignored: reader::IGNORED,
     writer_ignored: writer::IGNORED,
+    browse: None,
 };

@@ -851,14 +851,10 @@ pub(crate) async fn preview_batches(
     })?;
     let catalog =
         catalog.ok_or_else(|| Error::internal("preview of a datasource without the catalog"))?;
-    let batch = match catalog.get(target)? {
-        Datasource::Postgresql(p) => {
-            let ep = ferry_postgres::PgEndpoint::from_datasource(target, p)?;
-            ferry_postgres::preview(&ep, table, limit, where_).await?
-        }
-        Datasource::Odps(o) => ferry_odps::preview(o, table, partition, limit).await?,
-    };
-    Ok(vec![batch])
+    let browser = ferry_core::connector::browser(target, catalog.get(target)?)?;
+    Ok(vec![
+        browser.preview(table, partition, where_, limit).await?,
+    ])
 }
 
 async fn cmd_sql(a: SqlArgs) -> Result<i32> {
@@ -898,24 +894,10 @@ async fn cmd_schema(a: SchemaArgs) -> Result<i32> {
         let table = a.table.as_deref().ok_or_else(|| {
             Error::config(format!("--table is required for datasource {}", a.target))
         })?;
-        match catalog.get(&a.target)? {
-            Datasource::Postgresql(p) => {
-                let ep = ferry_postgres::PgEndpoint::from_datasource(&a.target, p)?;
-                let client = ep.connect().await?;
-                let cols = ferry_postgres::table_columns(&client, table).await?;
-                let mut fields = Vec::new();
-                let mut native = Vec::new();
-                for c in &cols {
-                    fields.push(ferry_postgres::arrow_field(c)?);
-                    native.push(c.type_name.clone());
-                }
-                (
-                    std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
-                    native,
-                )
-            }
-            Datasource::Odps(o) => ferry_odps::table_schema(o, table).await?,
-        }
+        let shape = ferry_core::connector::browser(&a.target, catalog.get(&a.target)?)?
+            .shape(table)
+            .await?;
+        (shape.schema, shape.native)
     };
     println!(
         "{:<24} {:<28} {:<36} {:<28} odps",

@@ -28,23 +28,5 @@ pub fn plugins(reader_name: &str, writer_name: &str) -> Result<Plugins> {
 
 /// The seed's "Test Connectivity": connect and report version and latency.
 pub async fn test_datasource(name: &str, ds: &Datasource) -> Result<String> {
-    match ds {
-        Datasource::Postgresql(p) => {
-            let ep = ferry_postgres::PgEndpoint::from_datasource(name, p)?;
-            let start = std::time::Instant::now();
-            let client = ep.connect().await?;
-            let row = client
-                .query_one("SELECT version()", &[])
-                .await
-                .map_err(|e| ferry_postgres::pg_error(&ep.display(), &e))?;
-            let version: String = row.get(0);
-            Ok(format!(
-                "{} — {} ({} ms)",
-                ep.display(),
-                version,
-                start.elapsed().as_millis()
-            ))
-        }
-        Datasource::Odps(o) => ferry_odps::test_connection(o).await,
-    }
+    ferry_core::connector::browser(name, ds)?.test().await
 }

@@ -9,10 +9,17 @@
 
 use std::sync::{Arc, OnceLock};
 
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::catalog::Datasource;
 use crate::plugin::{ReaderFactory, WriterFactory};
 use crate::{Error, Result};
+
+/// Opens a [`Browser`] on a catalog datasource of the connector's kind (name, entry).
+pub type BrowseFn = fn(&str, &Datasource) -> Result<Arc<dyn Browser>>;
 
 /// A yes / no question about a plugin's parameters.
 pub type ParamsRule = fn(&Map<String, Value>) -> bool;
@@ -49,6 +56,44 @@ pub struct Connector {
     pub reader_ignored: &'static [&'static str],
     /// Keys the writer accepts and ignores with a warning.
     pub writer_ignored: &'static [&'static str],
+    /// How to look into a catalog datasource of this kind (its `type` is [`Self::name`]):
+    /// the wizard, the console, `ferry preview`, `ferry schema` and "Test Connectivity".
+    pub browse: Option<BrowseFn>,
+}
+
+/// A table's columns, as its source describes them.
+#[derive(Debug, Clone)]
+pub struct TableShape {
+    /// The columns as Arrow (ODPS partition keys included).
+    pub schema: SchemaRef,
+    /// Each column's type in the source's own words (`integer`, `BIGINT`), in order.
+    pub native: Vec<String>,
+    /// The partition key columns (MaxCompute), which are also in `schema`.
+    pub partition_keys: Vec<String>,
+}
+
+/// What the wizard, the console and the inspection commands ask of a datasource.
+#[async_trait]
+pub trait Browser: Send + Sync {
+    /// "Test Connectivity": connect and say what answered (version, latency).
+    async fn test(&self) -> Result<String>;
+    /// The tables to choose from (sorted; empty when the source has no listing).
+    async fn tables(&self) -> Result<Vec<String>>;
+    /// A table's columns.
+    async fn shape(&self, table: &str) -> Result<TableShape>;
+    /// The column to suggest as `splitPk` (a single integer primary key), if any.
+    async fn split_key(&self, _table: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// The first `limit` rows of a table (of a partition; with a `where` filter where
+    /// the source takes one).
+    async fn preview(
+        &self,
+        table: &str,
+        partition: Option<&str>,
+        where_: Option<&str>,
+        limit: usize,
+    ) -> Result<RecordBatch>;
 }
 
 /// When `ferry job template` sets a parameter (prints it uncommented).
@@ -208,6 +253,17 @@ fn unknown(name: &str, role: Role) -> Error {
     ))
 }
 
+/// A [`Browser`] on the catalog datasource `name`, from the connector of its kind.
+pub fn browser(name: &str, ds: &Datasource) -> Result<Arc<dyn Browser>> {
+    let kind = ds.kind();
+    let browse = by_name(kind).and_then(|c| c.browse).ok_or_else(|| {
+        Error::config(format!(
+            "datasource {name}: no connector looks into {kind} datasources"
+        ))
+    })?;
+    browse(name, ds)
+}
+
 /// The reader factory of the connector called `name`.
 pub fn reader(name: &str) -> Result<Arc<dyn ReaderFactory>> {
     by_name(name)
@@ -277,6 +333,7 @@ pub(crate) fn install_for_tests() {
             writer_params: &[],
             reader_ignored: &[],
             writer_ignored: &[],
+            browse: None,
         }
     }
     static TOYS: OnceLock<Vec<Connector>> = OnceLock::new();

@@ -8,8 +8,10 @@
 //! question has a flag; `--yes` takes the defaults, so it also runs without a terminal.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use ferry_core::catalog::{Catalog, Datasource, OdpsSource};
+use ferry_core::catalog::{Catalog, Datasource};
+use ferry_core::connector::{self, Browser};
 use ferry_core::{Error, Result};
 use ferry_postgres::types::quote_ident;
 use serde_json::{json, Map, Value};
@@ -20,49 +22,52 @@ use super::NewArgs;
 /// The word that picks local Parquet files instead of a catalog datasource.
 pub const PARQUET: &str = "parquet";
 
-/// One end of the job.
-pub(crate) enum End {
-    Postgres {
-        name: String,
-        ep: ferry_postgres::PgEndpoint,
-    },
-    Odps {
-        name: String,
-        src: OdpsSource,
-    },
+/// Which questions the wizard asks of an end (a `where` and a split key for PostgreSQL,
+/// partitions for MaxCompute, a path for Parquet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Postgres,
+    Odps,
     Parquet,
+}
+
+/// One end of the job: a catalog datasource (or local Parquet files) and the connector's
+/// [`Browser`] on it.
+pub(crate) struct End {
+    kind: Kind,
+    plugin: &'static str,
+    datasource: Option<String>,
+    browser: Arc<dyn Browser>,
 }
 
 impl End {
     pub(crate) fn open(catalog: &Catalog, name: &str) -> Result<End> {
         if name.eq_ignore_ascii_case(PARQUET) {
-            return Ok(End::Parquet);
+            return Ok(End {
+                kind: Kind::Parquet,
+                plugin: "parquet",
+                datasource: None,
+                browser: Arc::new(ferry_parquet::FilesBrowser),
+            });
         }
-        Ok(match catalog.get(name)? {
-            Datasource::Postgresql(p) => End::Postgres {
-                name: name.to_string(),
-                ep: ferry_postgres::PgEndpoint::from_datasource(name, p)?,
+        let ds = catalog.get(name)?;
+        Ok(End {
+            kind: match ds {
+                Datasource::Postgresql(_) => Kind::Postgres,
+                Datasource::Odps(_) => Kind::Odps,
             },
-            Datasource::Odps(o) => End::Odps {
-                name: name.to_string(),
-                src: o.clone(),
-            },
+            plugin: ds.kind(),
+            datasource: Some(name.to_string()),
+            browser: connector::browser(name, ds)?,
         })
     }
 
     fn plugin(&self) -> &'static str {
-        match self {
-            End::Postgres { .. } => "postgresql",
-            End::Odps { .. } => "odps",
-            End::Parquet => "parquet",
-        }
+        self.plugin
     }
 
     fn datasource(&self) -> Option<&str> {
-        match self {
-            End::Postgres { name, .. } | End::Odps { name, .. } => Some(name),
-            End::Parquet => None,
-        }
+        self.datasource.as_deref()
     }
 
     /// Tables to choose from (empty when the server cannot list them).
@@ -75,19 +80,12 @@ impl End {
 
     /// Tables on the server (none for Parquet).
     pub(crate) async fn list_tables(&self) -> Result<Vec<String>> {
-        match self {
-            End::Postgres { ep, .. } => pg_tables(ep).await,
-            End::Odps { src, .. } => ferry_odps::list_tables(src).await,
-            End::Parquet => Ok(Vec::new()),
-        }
+        self.browser.tables().await
     }
 
     /// The primary key when it is one integer column (PostgreSQL): the split key to suggest.
     pub(crate) async fn split_key(&self, table: &str) -> Result<Option<String>> {
-        match self {
-            End::Postgres { ep, .. } => pg_integer_pk(ep, table).await,
-            _ => Ok(None),
-        }
+        self.browser.split_key(table).await
     }
 
     /// The table's columns (name, type) and, for ODPS, its partition keys.
@@ -95,44 +93,16 @@ impl End {
         &self,
         table: &str,
     ) -> Result<(Vec<(String, String)>, Vec<String>)> {
-        match self {
-            End::Postgres { ep, .. } => {
-                let client = ep.connect().await?;
-                let cols = ferry_postgres::table_columns(&client, table).await?;
-                Ok((
-                    cols.into_iter().map(|c| (c.name, c.type_name)).collect(),
-                    Vec::new(),
-                ))
-            }
-            End::Odps { src, .. } => {
-                let (schema, native) = ferry_odps::table_schema(src, table).await?;
-                let mut cols = Vec::new();
-                let mut keys = Vec::new();
-                for (f, n) in schema.fields().iter().zip(native) {
-                    let is_key = f
-                        .metadata()
-                        .get(ferry_odps::client::meta::PARTITION_KEY_META)
-                        .is_some_and(|v| v == "true");
-                    if is_key {
-                        keys.push(f.name().clone());
-                    } else {
-                        cols.push((f.name().clone(), n));
-                    }
-                }
-                Ok((cols, keys))
-            }
-            End::Parquet => {
-                let schema = ferry_parquet::schema(table)?;
-                Ok((
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| (f.name().clone(), f.data_type().to_string()))
-                        .collect(),
-                    Vec::new(),
-                ))
-            }
-        }
+        let shape = self.browser.shape(table).await?;
+        let cols = shape
+            .schema
+            .fields()
+            .iter()
+            .zip(shape.native)
+            .filter(|(f, _)| !shape.partition_keys.contains(f.name()))
+            .map(|(f, n)| (f.name().clone(), n))
+            .collect();
+        Ok((cols, shape.partition_keys))
     }
 
     pub(crate) async fn preview(
@@ -141,53 +111,8 @@ impl End {
         partition: Option<&str>,
         where_: Option<&str>,
     ) -> Result<arrow::record_batch::RecordBatch> {
-        match self {
-            End::Postgres { ep, .. } => ferry_postgres::preview(ep, table, 5, where_).await,
-            End::Odps { src, .. } => ferry_odps::preview(src, table, partition, 5).await,
-            End::Parquet => ferry_parquet::preview(table, 5),
-        }
+        self.browser.preview(table, partition, where_, 5).await
     }
-}
-
-/// `schema.table` of every table and view outside the system schemas.
-async fn pg_tables(ep: &ferry_postgres::PgEndpoint) -> Result<Vec<String>> {
-    let client = ep.connect().await?;
-    let rows = client
-        .query(
-            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' \
-             ORDER BY 1",
-            &[],
-        )
-        .await
-        .map_err(|e| {
-            ferry_postgres::pg_error(&format!("listing tables on {}", ep.display()), &e)
-        })?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
-}
-
-/// The table's primary key when it is one integer column.
-async fn pg_integer_pk(ep: &ferry_postgres::PgEndpoint, table: &str) -> Result<Option<String>> {
-    let client = ep.connect().await?;
-    let rows = client
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-             WHERE i.indrelid = $1::text::regclass AND i.indisprimary",
-            &[&table],
-        )
-        .await
-        .map_err(|e| ferry_postgres::pg_error(&format!("primary key of {table}"), &e))?;
-    if rows.len() != 1 {
-        return Ok(None);
-    }
-    let name: String = rows[0].get(0);
-    let ty: String = rows[0].get(1);
-    Ok(matches!(ty.as_str(), "smallint" | "integer" | "bigint").then_some(name))
 }
 
 /// A table (or Parquet path) with its columns and partition keys. Tables are listed from
@@ -207,8 +132,8 @@ async fn pick_table(
         end.tables(p).await
     };
     loop {
-        let table = match end {
-            End::Parquet => p.text(flag, question, given, default)?,
+        let table = match end.kind {
+            Kind::Parquet => p.text(flag, question, given, default)?,
             _ => p.choose(
                 flag,
                 question,
@@ -359,16 +284,16 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         p,
         &source,
         "--table",
-        &match &source {
-            End::Parquet => "Source Parquet path (file, folder or glob)".to_string(),
+        &match source.kind {
+            Kind::Parquet => "Source Parquet path (file, folder or glob)".to_string(),
             _ => format!("Source table on {from}"),
         },
         a.table.as_deref(),
         None,
     )
     .await?;
-    let source_partition = match &source {
-        End::Odps { .. } if !source_keys.is_empty() => p.optional(
+    let source_partition = match source.kind {
+        Kind::Odps if !source_keys.is_empty() => p.optional(
             "--source-partition",
             &format!(
                 "Source partition of {source_table} (keys {})",
@@ -411,15 +336,15 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                 .join(", ")
         ));
     }
-    let where_ = match &source {
-        End::Postgres { .. } | End::Parquet => {
+    let where_ = match source.kind {
+        Kind::Postgres | Kind::Parquet => {
             p.optional("--where", "Filter (where)", a.where_.as_deref(), None)?
         }
-        End::Odps { .. } => None,
+        Kind::Odps => None,
     };
-    let split_pk = match &source {
-        End::Postgres { ep, .. } => {
-            let pk = pg_integer_pk(ep, &source_table).await.unwrap_or(None);
+    let split_pk = match source.kind {
+        Kind::Postgres => {
+            let pk = source.split_key(&source_table).await.unwrap_or(None);
             if let (Some(k), true) = (&pk, p.interactive()) {
                 p.say(&format!(
                     "  {k} is an integer primary key: a good split key"
@@ -446,8 +371,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         false,
     )?;
     let target = End::open(&catalog, &to)?;
-    let (target_table, target_cols, target_keys) = match &target {
-        End::Parquet => {
+    let (target_table, target_cols, target_keys) = match target.kind {
+        Kind::Parquet => {
             let d = format!(
                 "staged/{}",
                 default_out(&source_table, "x")
@@ -475,8 +400,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             .await?
         }
     };
-    let partition = match &target {
-        End::Odps { .. } if !target_keys.is_empty() => Some(p.text(
+    let partition = match target.kind {
+        Kind::Odps if !target_keys.is_empty() => Some(p.text(
             "--partition",
             &format!(
                 "Target partition of {target_table} (keys {})",
@@ -485,7 +410,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             a.partition.as_deref(),
             bizdate_partition(&target_keys, false).as_deref(),
         )?),
-        End::Odps { .. } => {
+        Kind::Odps => {
             if let Some(part) = &a.partition {
                 return Err(Error::config(format!(
                     "--partition {part}: {target_table} is not partitioned"
@@ -532,8 +457,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         "hand" => Mapping::Hand,
         _ => Mapping::Name,
     };
-    let quote_source = |name: &str| match &source {
-        End::Postgres { .. } => quote_ident(name),
+    let quote_source = |name: &str| match source.kind {
+        Kind::Postgres => quote_ident(name),
         _ => name.to_string(),
     };
     let find_source = |name: &str| {
@@ -623,7 +548,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                     }
                 }
             }
-            if !matches!(source, End::Postgres { .. }) {
+            if !matches!(source.kind, Kind::Postgres) {
                 for (t, e) in &pairs {
                     if !is_constant(e) && find_source(e).is_none() {
                         return Err(Error::config(format!(
@@ -649,10 +574,10 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
 
     // 4. the writer's options
     p.heading("4/6 Target options");
-    let (pre_sql, post_sql) = match &target {
-        End::Parquet => (Vec::new(), Vec::new()),
+    let (pre_sql, post_sql) = match target.kind {
+        Kind::Parquet => (Vec::new(), Vec::new()),
         _ => {
-            let what = if matches!(target, End::Odps { .. }) {
+            let what = if matches!(target.kind, Kind::Odps) {
                 "ODPS SQL"
             } else {
                 "SQL"
@@ -684,8 +609,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             (pre, post)
         }
     };
-    let conflict = match &target {
-        End::Postgres { .. } => {
+    let conflict = match target.kind {
+        Kind::Postgres => {
             let options = vec![
                 (
                     "insert".to_string(),
@@ -728,15 +653,13 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     };
     let truncate = p.confirm(
         "--truncate",
-        match &target {
-            End::Odps { .. } if partition.is_some() => {
-                "Empty the target partition first (truncate)?"
-            }
-            End::Parquet => "Replace the files written before (writeMode truncate)?",
+        match target.kind {
+            Kind::Odps if partition.is_some() => "Empty the target partition first (truncate)?",
+            Kind::Parquet => "Replace the files written before (writeMode truncate)?",
             _ => "Empty the target table first (truncate)?",
         },
         a.truncate,
-        !matches!(target, End::Postgres { .. }),
+        !matches!(target.kind, Kind::Postgres),
     )?;
 
     // 5. channel control
@@ -771,8 +694,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     if let Some(ds) = source.datasource() {
         reader.insert("datasource".into(), json!(ds));
     }
-    match &source {
-        End::Parquet => {
+    match source.kind {
+        Kind::Parquet => {
             reader.insert("path".into(), json!(source_table));
         }
         _ => {
@@ -786,14 +709,14 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         "column".into(),
         json!(pairs.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()),
     );
-    if matches!(source, End::Postgres { .. } | End::Parquet) {
+    if matches!(source.kind, Kind::Postgres | Kind::Parquet) {
         if let Some(w) = &where_ {
             reader.insert("where".into(), json!(w));
-        } else if matches!(source, End::Postgres { .. }) {
+        } else if matches!(source.kind, Kind::Postgres) {
             reader.insert("where".into(), json!(""));
         }
     }
-    if matches!(source, End::Postgres { .. }) {
+    if matches!(source.kind, Kind::Postgres) {
         reader.insert(
             "splitPk".into(),
             json!(split_pk.clone().unwrap_or_default()),
@@ -805,8 +728,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         writer.insert("datasource".into(), json!(ds));
     }
     let target_names: Vec<String> = pairs.iter().map(|(t, _)| t.clone()).collect();
-    match &target {
-        End::Parquet => {
+    match target.kind {
+        Kind::Parquet => {
             writer.insert("path".into(), json!(target_table));
             writer.insert("column".into(), json!(target_names));
             writer.insert(
@@ -814,7 +737,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                 json!(if truncate { "truncate" } else { "append" }),
             );
         }
-        End::Odps { .. } => {
+        Kind::Odps => {
             writer.insert("table".into(), json!(target_table));
             if let Some(part) = &partition {
                 writer.insert("partition".into(), json!(part));
@@ -828,7 +751,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                 writer.insert("postSql".into(), json!(post_sql));
             }
         }
-        End::Postgres { .. } => {
+        Kind::Postgres => {
             writer.insert("table".into(), json!(target_table));
             writer.insert("column".into(), json!(target_names));
             writer.insert("preSql".into(), json!(pre_sql));
