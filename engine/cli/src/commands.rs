@@ -14,7 +14,6 @@ use ferry_core::{Error, Result};
 use ferry_runtime::{run_job, JobPlan, RunOptions, Summary};
 
 use crate::logging::LogFormat;
-use crate::registry;
 
 /// ferry: a fast, Arrow-native data sync engine that runs DataX / DataWorks job JSON.
 #[derive(Debug, Parser)]
@@ -71,7 +70,7 @@ enum Command {
     /// Measure transfer throughput at several channel counts, or generate test tables.
     ///
     /// Example: ferry bench --from l_PostGreSql --table public.person --to null --channels 1,2 --baseline
-    Bench(crate::bench::BenchArgs),
+    Bench(ferry_bench::BenchArgs),
     /// Write job files: the interactive wizard and commented templates.
     ///
     /// Example: ferry job template --reader postgresql --writer odps
@@ -341,7 +340,10 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Schema(a) => cmd_schema(a).await,
         Command::Odps(o) => cmd_odps(o).await,
         Command::Demo(a) => cmd_demo(a).await,
-        Command::Bench(a) => crate::bench::cmd(a).await,
+        Command::Bench(a) => match load_catalog(a.catalog.as_deref()) {
+            Ok(catalog) => ferry_bench::cmd(a, catalog).await,
+            Err(e) => Err(e),
+        },
         Command::Job(c) => crate::job_cmd::cmd(c).await,
         Command::Ui(a) => crate::ui::cmd(a).await,
         Command::Runs(a) => crate::runs::cmd(a).await,
@@ -430,8 +432,16 @@ pub(crate) fn check_job(job: &Job, catalog: &Catalog, warnings: &mut Vec<String>
             }
         }
     }
-    registry::reader(job.reader.plugin)?.check(&job.reader.params, &job.reader.path, warnings)?;
-    registry::writer(job.writer.plugin)?.check(&job.writer.params, &job.writer.path, warnings)?;
+    ferry_core::connector::reader(job.reader.plugin)?.check(
+        &job.reader.params,
+        &job.reader.path,
+        warnings,
+    )?;
+    ferry_core::connector::writer(job.writer.plugin)?.check(
+        &job.writer.params,
+        &job.writer.path,
+        warnings,
+    )?;
     Ok(())
 }
 
@@ -510,7 +520,7 @@ pub(crate) struct PlanReport {
 /// Connect both sides and plan the splits, as `ferry validate` does (no data moves).
 pub(crate) async fn plan_job(job: &Job, catalog: &Arc<Catalog>) -> Result<PlanReport> {
     let ctx = BuildContext::for_job(Arc::clone(catalog), job);
-    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(job, &plugins, &ctx).await?;
     let report = PlanReport {
         source: fields(&plan.reader.schema()),
@@ -656,7 +666,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         if let Some(run) = &resumed {
             ctx.run_id = run.clone();
         }
-        let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+        let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
         if multiple {
             eprintln!("== business date {bizdate} ==");
         }
@@ -769,7 +779,7 @@ async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
         DatasourceCmd::Test { name, catalog } => {
             let c = load_catalog(catalog.as_deref())?;
             let ds = c.get(&name)?;
-            let report = crate::registry::test_datasource(&name, ds).await?;
+            let report = ferry_core::connector::browser(&name, ds)?.test().await?;
             println!("{name}: ok — {report}");
             Ok(0)
         }

@@ -23,7 +23,6 @@ use ferry_core::{Error, Result};
 use ferry_runtime::{run_job, RunOptions, Summary};
 
 use crate::pglocal::LocalPostgres;
-use crate::registry;
 
 /// The seed's jobs, shipped unchanged.
 pub const SEED_IMPORT: &str =
@@ -113,7 +112,7 @@ async fn run_seed(
         Default::default(),
     );
     let job = parse_job(text, title, &vars)?;
-    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     let ctx = BuildContext::for_job(Arc::clone(catalog), &job);
     let opts = RunOptions {
         dirty_file: Some(dir.join(format!("{title}.dirty.jsonl"))),

@@ -1,12 +1,10 @@
 //! `ferry`: run DataX / DataWorks jobs between PostgreSQL, MaxCompute and Parquet.
 
-mod bench;
 mod commands;
 mod demo;
 mod job_cmd;
 mod logging;
 mod pglocal;
-mod registry;
 mod runs;
 mod ui;
 mod verify;

@@ -13,7 +13,6 @@ use ferry_runtime::{JobPlan, StateOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{load_catalog, var_contexts, JobArgs};
-use crate::registry;
 
 /// `ferry runs [list | abort ID] [--state DIR]`.
 #[derive(Debug, Args)]
@@ -209,7 +208,7 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
         run_id: rec.run_id.clone(),
         ..BuildContext::for_job(Arc::clone(&catalog), &job)
     };
-    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     // The writer alone when the run recorded what it takes (the source may be gone).
     let writer = match rec.writer_input.as_deref() {
         Some(hex) => {

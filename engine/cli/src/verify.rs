@@ -11,8 +11,6 @@ use ferry_runtime::verify::{locate, source_digests, target_digest, Digest, Locat
 use ferry_runtime::JobPlan;
 use serde_json::{json, Map, Value};
 
-use crate::registry;
-
 /// The outcome of a verification.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct VerifyReport {
@@ -91,7 +89,7 @@ impl std::fmt::Display for VerifyReport {
 /// Read the source as `job` would and the target it wrote, and compare.
 pub(crate) async fn verify_job(job: &Job, catalog: &Arc<Catalog>) -> Result<VerifyReport> {
     let ctx = BuildContext::for_job(Arc::clone(catalog), job);
-    let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     let plan = JobPlan::build(job, &plugins, &ctx).await?;
     let schema = plan.writer.schema();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -110,7 +108,7 @@ async fn compare(
 ) -> Result<VerifyReport> {
     let source = source_digests(plan).await?;
     let target_reader = || async {
-        registry::reader(plugin)?
+        ferry_core::connector::reader(plugin)?
             .build(params, "verify: the target", ctx)
             .await
             .map_err(|e| e.context("verify: reading the target"))

@@ -34,6 +34,17 @@ pub struct Plugins {
     pub writer: Arc<dyn WriterFactory>,
 }
 
+impl Plugins {
+    /// The installed connectors' factories for a job's canonical plugin names
+    /// (`ferry_core::connector`).
+    pub fn named(reader: &str, writer: &str) -> Result<Plugins> {
+        Ok(Plugins {
+            reader: ferry_core::connector::reader(reader)?,
+            writer: ferry_core::connector::writer(writer)?,
+        })
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {

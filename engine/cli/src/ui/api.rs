@@ -252,12 +252,14 @@ pub async fn datasource_test(State(ui): St, Path(name): Path<String>, b: Bytes) 
         let form: DatasourceForm = body(&b)?;
         form.to_datasource(c.get(&name).ok())?
     };
-    Ok(ok(
-        match crate::registry::test_datasource(&name, &ds).await {
-            Ok(report) => json!({ "ok": true, "message": report }),
-            Err(e) => json!({ "ok": false, "error": e.to_string() }),
-        },
-    ))
+    let tested = match ferry_core::connector::browser(&name, &ds) {
+        Ok(browser) => browser.test().await,
+        Err(e) => Err(e),
+    };
+    Ok(ok(match tested {
+        Ok(report) => json!({ "ok": true, "message": report }),
+        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+    }))
 }
 
 pub async fn tables(State(ui): St, Path(name): Path<String>) -> ApiResult {

@@ -29,8 +29,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::registry;
-
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Source: a PostgreSQL or ODPS datasource (with --table), or `parquet:PATH` (a file, folder or glob).
@@ -81,12 +79,11 @@ pub struct BenchArgs {
     into: Option<String>,
     /// Datasource catalog.
     #[arg(long, env = "FERRY_CATALOG")]
-    catalog: Option<PathBuf>,
+    pub catalog: Option<PathBuf>,
 }
 
-/// `ferry bench ...`
-pub async fn cmd(a: BenchArgs) -> Result<i32> {
-    let catalog = crate::commands::load_catalog(a.catalog.as_deref())?;
+/// `ferry bench ...`, with the catalog `a.catalog` names (loaded by the caller).
+pub async fn cmd(a: BenchArgs, catalog: Arc<Catalog>) -> Result<i32> {
     if let Some(kind) = &a.generate {
         let into = a
             .into
@@ -413,7 +410,7 @@ async fn source_schema(catalog: &Arc<Catalog>, spec: &PluginSpec) -> Result<Sche
         source_schema: None,
         run_id: ferry_core::plugin::new_run_id(),
     };
-    let reader = registry::reader(spec.plugin)?
+    let reader = ferry_core::connector::reader(spec.plugin)?
         .build(&spec.params, &spec.path, &ctx)
         .await?;
     let schema = ferry_core::plugin::logical_schema(&reader.schema(), &reader.layout());
@@ -604,7 +601,7 @@ async fn measure(
                 },
                 warnings: vec![],
             };
-            let plugins = registry::plugins(job.reader.plugin, job.writer.plugin)?;
+            let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
             let ctx = BuildContext {
                 catalog: Arc::clone(catalog),
                 channels: ch,
