@@ -6,7 +6,7 @@
 # (engine/cli/tests/faults.rs, kills_at_random_points_of_every_leg_resume_to_an_exact_target).
 # scripts/test runs the same test with 2 tries per leg.
 #
-#   bench/fault-matrix.sh [TRIES]       default 20 (120 kills, about 25 minutes on 2 cores)
+#   bench/fault-matrix.sh [TRIES]       default 20 (120 kills, 27 minutes on 2 cores, debug build)
 #   CARGO_TARGET_DIR                    as scripts/test (scripts/target-dir.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."

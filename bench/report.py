@@ -4,7 +4,9 @@
   report.py RESULTS.jsonl --out bench/RESULTS.md --command "bench/run.sh 5000000 2000000"
             --profile release --repeat 3 [--pg-version V] [--python PY]
 
-A "## Microbenchmarks" section already in the output file (bench/micro.sh writes it) is kept.
+A "## Microbenchmarks" section already in the output file (bench/micro.sh writes it) is kept,
+with every section after it (the wide-rows memory and fault-matrix results, written by hand
+from bench/wide-rows.sh and bench/fault-matrix.sh).
 """
 
 import argparse

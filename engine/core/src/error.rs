@@ -41,9 +41,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A feature that a connector does not implement yet.
-    #[error("{0}")]
-    NotImplemented(String),
     /// The job was cancelled (Ctrl-C, another channel failed).
     #[error("cancelled")]
     Cancelled,
@@ -144,7 +141,6 @@ impl Error {
                 context: format!("{ctx}: {context}"),
                 source,
             },
-            Error::NotImplemented(m) => Error::NotImplemented(format!("{ctx}: {m}")),
             Error::ErrorLimit(m) => Error::ErrorLimit(format!("{ctx}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{ctx}: {m}")),
             Error::Cancelled => Error::Cancelled,

@@ -62,7 +62,7 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self.0 {
-            Error::Config(_) | Error::NotImplemented(_) => StatusCode::BAD_REQUEST,
+            Error::Config(_) => StatusCode::BAD_REQUEST,
             Error::Schema(_) | Error::Data(_) | Error::ErrorLimit(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
