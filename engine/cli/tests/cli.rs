@@ -42,6 +42,37 @@ fn a_closed_stdout_ends_ferry_quietly() {
 }
 
 #[test]
+fn progress_lines_give_the_readers_estimate_and_the_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("slow.json");
+    // 150,000 rows at 100,000 records/s: about 1.5 s, so a progress line each second.
+    std::fs::write(
+        &job,
+        r#"{"job": {"setting": {"speed": {"channel": 1, "record": 100000}},
+            "content": [{"reader": {"name": "streamreader", "parameter": {
+                "column": [{"type": "long", "random": "1,100", "name": "id"}],
+                "sliceRecordCount": 150000}},
+              "writer": {"name": "streamwriter", "parameter": {"print": false}}}]}}"#,
+    )
+    .unwrap();
+    let out = ferry()
+        .arg("run")
+        .arg(&job)
+        .args(["--progress-secs", "1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("| Splits "))
+        .unwrap_or_else(|| panic!("no progress line: {}", text(&out)));
+    assert!(line.contains("| Estimated 150000 records, "), "{line}");
+    assert!(line.ends_with("s left"), "{line}");
+}
+
+#[test]
 fn stream_demo_job_runs_and_its_summary_adds_up() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");

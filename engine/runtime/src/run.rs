@@ -502,6 +502,14 @@ async fn run_planned(
             .collect(),
     ));
     let total_splits = plan.splits.len();
+    // The rows the splits left to run hold, when every one of them has an estimate.
+    let estimate: Option<u64> = plan
+        .splits
+        .iter()
+        .filter(|s| !skip.contains(&s.index))
+        .map(|s| s.estimated_rows)
+        .sum::<Option<u64>>()
+        .filter(|n| *n > 0);
 
     let progress = opts.progress_every.map(|every| {
         let counters = Arc::clone(counters);
@@ -518,9 +526,18 @@ async fn run_planned(
                 let dt = last.2.elapsed().as_secs_f64().max(1e-6);
                 let done = counters.splits_done.load(Ordering::Relaxed);
                 let retries = counters.retries.load(Ordering::Relaxed);
+                let elapsed = start.elapsed().as_secs_f64();
+                let eta = match estimate {
+                    Some(est) if rows > 0 && est > rows => {
+                        let left = (est - rows) as f64 / (rows as f64 / elapsed.max(1e-6));
+                        format!(" | Estimated {est} records, {left:.0}s left")
+                    }
+                    Some(est) => format!(" | Estimated {est} records"),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "[{:>6.0}s] Total {rows} records, {} | Speed {}/s, {:.0} records/s | Written {} | Filtered {} | Dirty {} | Splits {done}/{total_splits} ({:.0}%){}",
-                    start.elapsed().as_secs_f64(),
+                    "[{:>6.0}s] Total {rows} records, {} | Speed {}/s, {:.0} records/s | Written {} | Filtered {} | Dirty {} | Splits {done}/{total_splits} ({:.0}%){eta}{}",
+                    elapsed,
                     crate::summary::human_bytes(bytes as f64),
                     crate::summary::human_bytes(bytes.saturating_sub(last.1) as f64 / dt),
                     rows.saturating_sub(last.0) as f64 / dt,
