@@ -82,6 +82,16 @@ impl Browser for PgBrowser {
         })
     }
 
+    /// Names and type names only: a column of a type ferry cannot read is listed too.
+    async fn columns(&self, table: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let client = self.ep.connect().await?;
+        let cols = table_columns(&client, table).await?;
+        Ok((
+            cols.into_iter().map(|c| (c.name, c.type_name)).collect(),
+            Vec::new(),
+        ))
+    }
+
     /// The table's primary key when it is one integer column.
     async fn split_key(&self, table: &str) -> Result<Option<String>> {
         let client = self.ep.connect().await?;

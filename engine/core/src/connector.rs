@@ -81,6 +81,20 @@ pub trait Browser: Send + Sync {
     async fn tables(&self) -> Result<Vec<String>>;
     /// A table's columns.
     async fn shape(&self, table: &str) -> Result<TableShape>;
+    /// A table's columns as (name, native type), partition keys apart, for choosing
+    /// among them: unlike [`Browser::shape`], a column ferry cannot read is listed too.
+    async fn columns(&self, table: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let shape = self.shape(table).await?;
+        let cols = shape
+            .schema
+            .fields()
+            .iter()
+            .zip(shape.native)
+            .filter(|(f, _)| !shape.partition_keys.contains(f.name()))
+            .map(|(f, n)| (f.name().clone(), n))
+            .collect();
+        Ok((cols, shape.partition_keys))
+    }
     /// The column to suggest as `splitPk` (a single integer primary key), if any.
     async fn split_key(&self, _table: &str) -> Result<Option<String>> {
         Ok(None)

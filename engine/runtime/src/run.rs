@@ -494,22 +494,20 @@ async fn run_planned(
         job.settings.records_per_sec,
     ));
     let skip: std::collections::HashSet<usize> = done.iter().map(|r| r.split).collect();
-    let queue: Arc<Mutex<VecDeque<Split>>> = Arc::new(Mutex::new(
-        plan.splits
-            .iter()
-            .filter(|s| !skip.contains(&s.index))
-            .cloned()
-            .collect(),
-    ));
-    let total_splits = plan.splits.len();
-    // The rows the splits left to run hold, when every one of them has an estimate.
-    let estimate: Option<u64> = plan
+    let pending: VecDeque<Split> = plan
         .splits
         .iter()
         .filter(|s| !skip.contains(&s.index))
+        .cloned()
+        .collect();
+    // The rows the splits left to run hold, when every one of them has an estimate.
+    let estimate: Option<u64> = pending
+        .iter()
         .map(|s| s.estimated_rows)
         .sum::<Option<u64>>()
         .filter(|n| *n > 0);
+    let queue: Arc<Mutex<VecDeque<Split>>> = Arc::new(Mutex::new(pending));
+    let total_splits = plan.splits.len();
 
     let progress = opts.progress_every.map(|every| {
         let counters = Arc::clone(counters);

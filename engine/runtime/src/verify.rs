@@ -32,6 +32,20 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// The digest of rows with these hashes.
+    fn of(hashes: &[u64]) -> Digest {
+        let mut d = Digest::default();
+        for &h in hashes {
+            d.add_row(h);
+        }
+        d
+    }
+
+    fn add_row(&mut self, hash: u64) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(hash);
+    }
+
     fn add(&mut self, other: Digest) {
         self.rows += other.rows;
         self.sum = self.sum.wrapping_add(other.sum);
@@ -107,18 +121,7 @@ impl Digester {
 
     #[cfg(test)]
     fn digest(&self, batch: &RecordBatch, what: &str) -> Result<Digest> {
-        let mut d = Digest::default();
-        for h in self.hashes(batch, what)? {
-            d.add_row(h);
-        }
-        Ok(d)
-    }
-}
-
-impl Digest {
-    fn add_row(&mut self, hash: u64) {
-        self.rows += 1;
-        self.sum = self.sum.wrapping_add(hash);
+        Ok(Digest::of(&self.hashes(batch, what)?))
     }
 }
 
@@ -146,6 +149,15 @@ impl Buckets {
         for &h in hashes {
             self.0[bucket_of(h)].add_row(h);
         }
+    }
+
+    /// All the rows.
+    fn total(&self) -> Digest {
+        let mut t = Digest::default();
+        for d in &self.0 {
+            t.add(*d);
+        }
+        t
     }
 
     /// Which buckets differ from `other`'s, and how many rows they hold on both sides.
@@ -242,25 +254,18 @@ pub async fn source_digests(plan: &JobPlan) -> Result<SourceDigest> {
     let splits = Mutex::new(vec![Digest::default(); plan.splits.len()]);
     let buckets = Mutex::new(Buckets::default());
     let (filtered, dirty) = scan_source(plan, &digester, &|pos, hashes| {
-        let mut d = Digest::default();
-        for &h in hashes {
-            d.add_row(h);
-        }
         if let Some(s) = locked(&splits).get_mut(pos) {
-            s.add(d);
+            s.add(Digest::of(hashes));
         }
         locked(&buckets).add(hashes);
     })
     .await?;
     let splits = splits.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut total = Digest::default();
-    for d in &splits {
-        total.add(*d);
-    }
+    let buckets = buckets.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok(SourceDigest {
-        total,
+        total: buckets.total(),
         splits: plan.splits.iter().map(|s| s.index).zip(splits).collect(),
-        buckets: buckets.into_inner().unwrap_or_else(|p| p.into_inner()),
+        buckets,
         filtered,
         dirty,
     })
@@ -289,16 +294,13 @@ pub async fn target_digest(
     channels: usize,
 ) -> Result<(Digest, Buckets)> {
     let digester = Digester::new(schema)?;
-    let acc = Mutex::new((Digest::default(), Buckets::default()));
+    let buckets = Mutex::new(Buckets::default());
     scan_target(target, &digester, channels, &|hashes| {
-        let mut g = locked(&acc);
-        for &h in hashes {
-            g.0.add_row(h);
-        }
-        g.1.add(hashes);
+        locked(&buckets).add(hashes);
     })
     .await?;
-    Ok(acc.into_inner().unwrap_or_else(|p| p.into_inner()))
+    let buckets = buckets.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok((buckets.total(), buckets))
 }
 
 /// Where the two sides differ, from a second read of the rows in the `differing` buckets.

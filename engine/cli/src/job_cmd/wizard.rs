@@ -93,16 +93,7 @@ impl End {
         &self,
         table: &str,
     ) -> Result<(Vec<(String, String)>, Vec<String>)> {
-        let shape = self.browser.shape(table).await?;
-        let cols = shape
-            .schema
-            .fields()
-            .iter()
-            .zip(shape.native)
-            .filter(|(f, _)| !shape.partition_keys.contains(f.name()))
-            .map(|(f, n)| (f.name().clone(), n))
-            .collect();
-        Ok((cols, shape.partition_keys))
+        self.browser.columns(table).await
     }
 
     pub(crate) async fn preview(
