@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use clap::Args;
-use ferry_core::catalog::{Catalog, Datasource};
+use ferry_core::catalog::Catalog;
 use ferry_core::job::{Job, JobShape, PluginSpec, Settings};
 use ferry_core::plugin::BuildContext;
 use ferry_core::{Error, Result};
@@ -260,7 +260,7 @@ enum End {
     },
     Odps {
         name: String,
-        src: ferry_core::catalog::OdpsSource,
+        src: ferry_odps::OdpsSource,
     },
 }
 
@@ -274,29 +274,26 @@ fn resolve(catalog: &Catalog, spec: &str, flag: &str) -> Result<End> {
         }
         return Ok(End::Parquet(p.to_string()));
     }
-    match catalog
+    let ds = catalog
         .get(spec)
-        .map_err(|e| e.context(format!("{flag} {spec}")))?
-    {
-        Datasource::Postgresql(p) => Ok(End::Pg {
+        .map_err(|e| e.context(format!("{flag} {spec}")))?;
+    if ds.kind() == ferry_odps::CONNECTOR.name {
+        Ok(End::Odps {
             name: spec.to_string(),
-            ep: ferry_postgres::PgEndpoint::from_datasource(spec, p)?,
-        }),
-        Datasource::Odps(o) => Ok(End::Odps {
+            src: ferry_odps::OdpsSource::from_datasource(spec, ds)?,
+        })
+    } else {
+        Ok(End::Pg {
             name: spec.to_string(),
-            src: o.clone(),
-        }),
+            ep: ferry_postgres::PgEndpoint::from_datasource(spec, ds)
+                .map_err(|e| e.context(format!("{flag} {spec}")))?,
+        })
     }
 }
 
 fn pg_endpoint(catalog: &Catalog, name: &str) -> Result<ferry_postgres::PgEndpoint> {
-    match catalog.get(name)? {
-        Datasource::Postgresql(p) => ferry_postgres::PgEndpoint::from_datasource(name, p),
-        other => Err(Error::config(format!(
-            "{name} is a {} datasource; ferry bench --generate writes PostgreSQL",
-            other.kind()
-        ))),
-    }
+    ferry_postgres::PgEndpoint::from_datasource(name, catalog.get(name)?)
+        .map_err(|e| e.context("ferry bench --generate writes PostgreSQL"))
 }
 
 /// `<base>_ferry_bench`, where base is the table's (or Parquet folder's) last name part.

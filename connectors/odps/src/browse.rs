@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use ferry_core::catalog::{Datasource, OdpsSource};
+use ferry_core::catalog::Datasource;
+
+use crate::OdpsSource;
 use ferry_core::connector::{Browser, TableShape};
-use ferry_core::{Error, Result};
+use ferry_core::Result;
 
 use crate::client::meta::PARTITION_KEY_META;
 
@@ -18,13 +20,9 @@ pub struct OdpsBrowser {
 
 /// The descriptor's `browse`: a catalog datasource of type `odps`.
 pub fn open(name: &str, ds: &Datasource) -> Result<Arc<dyn Browser>> {
-    match ds {
-        Datasource::Odps(o) => Ok(Arc::new(OdpsBrowser { src: o.clone() })),
-        other => Err(Error::config(format!(
-            "datasource {name} is {}, not odps",
-            other.kind()
-        ))),
-    }
+    Ok(Arc::new(OdpsBrowser {
+        src: OdpsSource::from_datasource(name, ds)?,
+    }))
 }
 
 #[async_trait]

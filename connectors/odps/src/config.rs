@@ -7,7 +7,8 @@
 use ferry_core::connector::{param, Param, Set};
 use std::fmt;
 
-use ferry_core::catalog::{Datasource, OdpsSource};
+use ferry_core::catalog::{hide_url_password, resolve_secret, Datasource};
+use ferry_core::connector::{field, DatasourceKind, FieldKind};
 use ferry_core::params::{lenient_opt_bool, lenient_opt_u64, one_or_many, parse};
 use ferry_core::plugin::BuildContext;
 use ferry_core::{Error, Result};
@@ -209,6 +210,120 @@ impl fmt::Debug for Connection {
     }
 }
 
+/// A catalog datasource of type `odps` (also spelled `maxcompute`).
+pub static DATASOURCE: DatasourceKind = DatasourceKind {
+    aliases: &["maxcompute"],
+    fields: &[
+        field(
+            "endpoint",
+            "Endpoint",
+            FieldKind::Url,
+            true,
+            "REST endpoint, e.g. http://service.cn-hangzhou.maxcompute.aliyun.com/api",
+        ),
+        field(
+            "tunnelEndpoint",
+            "Tunnel endpoint (optional)",
+            FieldKind::Url,
+            false,
+            "tunnel endpoint (discovered when absent)",
+        ),
+        field("project", "Project", FieldKind::Text, true, "project"),
+        field(
+            "accessId",
+            "AccessKey ID",
+            FieldKind::Text,
+            false,
+            "AccessKey id",
+        ),
+        field(
+            "accessKey",
+            "AccessKey secret",
+            FieldKind::Secret,
+            false,
+            "AccessKey secret, stored in the 0600 catalog; prefer accessKeyEnv",
+        ),
+        field(
+            "accessKeyEnv",
+            "AccessKey environment variable",
+            FieldKind::SecretEnv,
+            false,
+            "environment variable holding the AccessKey secret",
+        ),
+    ],
+    check: |ds| {
+        let lower = ds.get("endpoint").unwrap_or_default().to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(Error::config(
+                "endpoint must start with http:// or https://",
+            ))
+        }
+    },
+    locate: |ds| {
+        format!(
+            "{} project {}",
+            hide_url_password(ds.get("endpoint").unwrap_or_default()),
+            ds.get("project").unwrap_or_default()
+        )
+    },
+};
+
+/// A MaxCompute (ODPS) datasource, as the catalog holds it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OdpsSource {
+    /// Free text, at most 80 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// REST endpoint, e.g. `http://service.cn-hangzhou.maxcompute.aliyun.com/api`.
+    pub endpoint: String,
+    /// Tunnel endpoint; discovered from the REST endpoint when absent.
+    #[serde(default)]
+    pub tunnel_endpoint: Option<String>,
+    /// Project name.
+    pub project: String,
+    /// AccessKey id.
+    #[serde(default)]
+    pub access_id: Option<String>,
+    /// AccessKey secret in clear (the file is 0600); prefer `accessKeyEnv`.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    /// Name of an environment variable holding the AccessKey secret.
+    #[serde(default)]
+    pub access_key_env: Option<String>,
+}
+
+impl OdpsSource {
+    /// The catalog datasource `name`; an error when it is not an ODPS datasource.
+    pub fn from_datasource(name: &str, ds: &Datasource) -> Result<OdpsSource> {
+        ds.typed(name, crate::CONNECTOR.name)
+    }
+
+    /// The AccessKey secret: inline, else from `accessKeyEnv`, else none.
+    pub fn resolve_access_key(&self) -> Result<Option<String>> {
+        resolve_secret(
+            self.access_key.as_deref(),
+            self.access_key_env.as_deref(),
+            "accessKeyEnv",
+        )
+    }
+
+    /// The same datasource, for a catalog.
+    pub fn to_datasource(&self) -> Datasource {
+        let mut ds = Datasource::new(crate::CONNECTOR.name);
+        ds.set("description", self.description.clone());
+        ds.set("endpoint", Some(self.endpoint.clone()));
+        ds.set("tunnelEndpoint", self.tunnel_endpoint.clone());
+        ds.set("project", Some(self.project.clone()));
+        ds.set("accessId", self.access_id.clone());
+        ds.set("accessKey", self.access_key.clone());
+        ds.set("accessKeyEnv", self.access_key_env.clone());
+        ds
+    }
+}
+
 impl Connection {
     /// The connection a catalog datasource describes.
     pub fn from_source(src: &OdpsSource) -> Result<Connection> {
@@ -291,20 +406,15 @@ impl ConnParams<'_> {
     pub fn resolve(&self, path: &str, ctx: &BuildContext) -> Result<Connection> {
         self.check(path)?;
         let mut conn = match nonempty(self.datasource) {
-            Some(name) => match ctx
-                .catalog
-                .get(name)
-                .map_err(|e| e.context(format!("{path}.datasource")))?
-            {
-                Datasource::Odps(src) => Connection::from_source(src)
-                    .map_err(|e| e.context(format!("{path}.datasource {name}")))?,
-                other => {
-                    return Err(Error::config(format!(
-                        "{path}.datasource: {name} is a {} datasource, not odps",
-                        other.kind()
-                    )))
-                }
-            },
+            Some(name) => {
+                let ds = ctx
+                    .catalog
+                    .get(name)
+                    .map_err(|e| e.context(format!("{path}.datasource")))?;
+                OdpsSource::from_datasource(name, ds)
+                    .and_then(|src| Connection::from_source(&src))
+                    .map_err(|e| e.context(format!("{path}.datasource {name}")))?
+            }
             None => Connection {
                 endpoint: String::new(),
                 tunnel_endpoint: None,

@@ -10,6 +10,7 @@ pub mod split;
 pub mod wire;
 pub mod writer;
 pub use client::{list_tables, preview, run_sql, table_schema, test_connection};
+pub use config::OdpsSource;
 pub use reader::OdpsReaderFactory;
 pub use writer::OdpsWriterFactory;
 
@@ -34,4 +35,5 @@ pub static CONNECTOR: Connector = Connector {
     reader_ignored: config::READER_IGNORED,
     writer_ignored: config::WRITER_IGNORED,
     browse: Some(browse::open),
+    datasource: Some(&config::DATASOURCE),
 };

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::datatypes::{Field, Schema};
-use ferry_core::catalog::{Catalog, OdpsSource};
+use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::plugin::{BuildContext, ReadOptions, ReaderFactory, WriterFactory};
+use ferry_odps::OdpsSource;
 use ferry_odps::{OdpsReaderFactory, OdpsWriterFactory};
 use ferry_odps_server::{start, Auth, RunningServer, ServeOptions};
 use futures::StreamExt;

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use ferry_core::catalog::{Catalog, OdpsSource};
+use ferry_core::catalog::Catalog;
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::plugin::{
     BuildContext, ColumnSlot, ConstantValue, ReadOptions, Reader, ReaderFactory, Writer,
     WriterFactory,
 };
+use ferry_odps::OdpsSource;
 use ferry_odps::{OdpsReaderFactory, OdpsWriterFactory};
 use ferry_odps_server::{start, Auth, FaultInjection, RunningServer, ServeOptions};
 use futures::StreamExt;

@@ -48,4 +48,5 @@ pub static CONNECTOR: Connector = Connector {
     reader_ignored: config::READER_IGNORED,
     writer_ignored: config::WRITER_IGNORED,
     browse: None,
+    datasource: None,
 };

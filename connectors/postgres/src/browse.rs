@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use ferry_core::catalog::Datasource;
 use ferry_core::connector::{Browser, TableShape};
-use ferry_core::{Error, Result};
+use ferry_core::Result;
 
 use crate::{arrow_field, pg_error, preview, table_columns, PgEndpoint};
 
@@ -19,15 +19,9 @@ pub struct PgBrowser {
 
 /// The descriptor's `browse`: a catalog datasource of type `postgresql`.
 pub fn open(name: &str, ds: &Datasource) -> Result<Arc<dyn Browser>> {
-    match ds {
-        Datasource::Postgresql(p) => Ok(Arc::new(PgBrowser {
-            ep: PgEndpoint::from_datasource(name, p)?,
-        })),
-        other => Err(Error::config(format!(
-            "datasource {name} is {}, not postgresql",
-            other.kind()
-        ))),
-    }
+    Ok(Arc::new(PgBrowser {
+        ep: PgEndpoint::from_datasource(name, ds)?,
+    }))
 }
 
 #[async_trait]

@@ -6,13 +6,75 @@
 //!  "where": "id > 10", "splitPk": "id", "splitFactor": 5}
 //! ```
 
-use ferry_core::catalog::{Catalog, Datasource};
-use ferry_core::connector::{param, Param, Set};
+use ferry_core::catalog::{hide_url_password, Catalog, Datasource};
+use ferry_core::connector::{field, param, DatasourceKind, FieldKind, Param, Set};
 use ferry_core::params::{self, join_path, lenient_opt_u64, one_or_many};
 use ferry_core::{Error, Result};
 use serde::Deserialize;
 
 use crate::conn::PgEndpoint;
+
+/// A catalog datasource of type `postgresql` (also spelled `postgres`, `hybriddb`, `adbpg`,
+/// `greenplum`).
+pub static DATASOURCE: DatasourceKind = DatasourceKind {
+    aliases: &["postgres", "hybriddb", "adbpg", "greenplum"],
+    fields: &[
+        field(
+            "jdbcUrl",
+            "JDBC URL",
+            FieldKind::Url,
+            false,
+            "jdbc:postgresql://host:port/db (or give url)",
+        ),
+        field(
+            "url",
+            "URL",
+            FieldKind::Url,
+            false,
+            "postgres://user@host:port/db",
+        ),
+        field("username", "Username", FieldKind::Text, false, "user name"),
+        field(
+            "password",
+            "Password",
+            FieldKind::Secret,
+            false,
+            "password, stored in the 0600 catalog; prefer passwordEnv",
+        ),
+        field(
+            "passwordEnv",
+            "Password environment variable",
+            FieldKind::SecretEnv,
+            false,
+            "environment variable holding the password",
+        ),
+    ],
+    check: check_datasource,
+    locate: |ds| {
+        ds.get("jdbcUrl")
+            .or(ds.get("url"))
+            .map(hide_url_password)
+            .unwrap_or_default()
+    },
+};
+
+fn check_datasource(ds: &Datasource) -> Result<()> {
+    let url = ds
+        .get("jdbcUrl")
+        .or(ds.get("url"))
+        .ok_or_else(|| Error::config("give jdbcUrl or url"))?;
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("jdbc:postgresql://")
+        || lower.starts_with("postgres://")
+        || lower.starts_with("postgresql://"))
+    {
+        let scheme = lower.split("//").next().unwrap_or("");
+        return Err(Error::config(format!(
+            "URL scheme \"{scheme}//\" does not match a PostgreSQL datasource; expected jdbc:postgresql://host:port/database or postgres://"
+        )));
+    }
+    Ok(())
+}
 
 /// Keys DataX accepts that ferry ignores (with a warning).
 pub const IGNORED: &[&str] = &["mandatoryEncoding", "session", "encoding"];
@@ -147,19 +209,8 @@ impl ReaderConfig {
                     let ds = cat
                         .get(ds_name)
                         .map_err(|e| e.context(join_path(path, "datasource")))?;
-                    match ds {
-                        Datasource::Postgresql(pg) => {
-                            vec![PgEndpoint::from_datasource(ds_name, pg)
-                                .map_err(|e| e.context(join_path(path, "datasource")))?]
-                        }
-                        other => {
-                            return Err(Error::config(format!(
-                                "{}: datasource \"{ds_name}\" is a {} datasource, not postgresql",
-                                join_path(path, "datasource"),
-                                other.kind()
-                            )))
-                        }
-                    }
+                    vec![PgEndpoint::from_datasource(ds_name, ds)
+                        .map_err(|e| e.context(join_path(path, "datasource")))?]
                 }
                 None => Vec::new(),
             };

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::catalog::PostgresSource;
+use ferry_core::catalog::Datasource;
 use ferry_core::{Error, Result};
 use tokio_postgres::error::SqlState;
 
@@ -216,17 +216,18 @@ impl PgEndpoint {
         Ok(ep)
     }
 
-    /// From a catalog entry (jdbcUrl or url, username, password / passwordEnv).
-    pub fn from_datasource(name: &str, ds: &PostgresSource) -> Result<PgEndpoint> {
+    /// From the catalog datasource `name` (jdbcUrl or url, username, password /
+    /// passwordEnv); an error when it is not a PostgreSQL datasource.
+    pub fn from_datasource(name: &str, ds: &Datasource) -> Result<PgEndpoint> {
+        ds.check_kind(name, crate::CONNECTOR.name)?;
         let url = ds
-            .jdbc_url
-            .as_deref()
-            .or(ds.url.as_deref())
+            .get("jdbcUrl")
+            .or(ds.get("url"))
             .ok_or_else(|| Error::config(format!("datasource \"{name}\": give jdbcUrl or url")))?;
         let password = ds
-            .resolve_password()
+            .secret("password")
             .map_err(|e| e.context(format!("datasource \"{name}\"")))?;
-        PgEndpoint::parse(url, ds.username.as_deref(), password.as_deref())
+        PgEndpoint::parse(url, ds.get("username"), password.as_deref())
             .map_err(|e| e.context(format!("datasource \"{name}\"")))
     }
 

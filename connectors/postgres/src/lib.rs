@@ -44,6 +44,7 @@ pub static CONNECTOR: Connector = Connector {
     reader_ignored: config::IGNORED,
     writer_ignored: writer::config::IGNORED,
     browse: Some(browse::open),
+    datasource: Some(&config::DATASOURCE),
 };
 
 /// Whether a reader reads `querySql` (flat or in a `connection` entry), where `column`

@@ -38,4 +38,5 @@ pub static CONNECTOR: Connector = Connector {
     reader_ignored: reader::IGNORED,
     writer_ignored: writer::IGNORED,
     browse: None,
+    datasource: None,
 };

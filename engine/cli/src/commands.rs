@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand};
-use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
+use ferry_core::catalog::{Catalog, Datasource};
 use ferry_core::job::{load_job_with, Job, NOTE};
 use ferry_core::plugin::BuildContext;
 use ferry_core::vars::{self, VarContext};
@@ -280,52 +280,78 @@ enum DatasourceCmd {
     },
 }
 
+/// `ferry datasource add`. Each field of each connector's datasource kind is a flag too
+/// (`jdbcUrl` is `--jdbc-url`), added by [`with_field_flags`] and read into `fields`.
 #[derive(Debug, Args)]
 struct DatasourceAdd {
     /// Name: letters, digits and _, starting with a letter or _, at most 60 characters.
     name: String,
-    /// `postgresql` (also HybridDB / AnalyticDB for PostgreSQL / Greenplum) or `odps`.
+    /// The connector whose datasource this is: postgresql (also hybriddb, adbpg, greenplum) or odps (maxcompute).
     #[arg(long = "type")]
     kind: String,
     /// Description, at most 80 characters.
     #[arg(long)]
     description: Option<String>,
-    /// PostgreSQL: jdbc:postgresql://host:port/db
-    #[arg(long)]
-    jdbc_url: Option<String>,
-    /// PostgreSQL: postgres://user@host:port/db
-    #[arg(long)]
-    url: Option<String>,
-    /// PostgreSQL: user name.
-    #[arg(long)]
-    username: Option<String>,
-    /// PostgreSQL: password (stored in the 0600 catalog; prefer --password-env).
-    #[arg(long)]
-    password: Option<String>,
-    /// PostgreSQL: environment variable holding the password.
-    #[arg(long)]
-    password_env: Option<String>,
-    /// ODPS: REST endpoint, e.g. http://service.cn-hangzhou.maxcompute.aliyun.com/api
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// ODPS: tunnel endpoint (discovered when absent).
-    #[arg(long)]
-    tunnel_endpoint: Option<String>,
-    /// ODPS: project.
-    #[arg(long)]
-    project: Option<String>,
-    /// ODPS: AccessKey id.
-    #[arg(long)]
-    access_id: Option<String>,
-    /// ODPS: AccessKey secret (stored in the 0600 catalog; prefer --access-key-env).
-    #[arg(long)]
-    access_key: Option<String>,
-    /// ODPS: environment variable holding the AccessKey secret.
-    #[arg(long)]
-    access_key_env: Option<String>,
     /// Catalog file.
     #[arg(long, env = "FERRY_CATALOG")]
     catalog: Option<PathBuf>,
+    /// The connector's fields given as flags: (key, value).
+    #[arg(skip)]
+    fields: Vec<(&'static str, String)>,
+}
+
+/// Every installed connector's datasource fields, by flag: (flag, key, who takes it, help).
+fn field_flags() -> BTreeMap<String, (&'static str, Vec<&'static str>, &'static str)> {
+    let mut flags: BTreeMap<String, (&'static str, Vec<&'static str>, &'static str)> =
+        BTreeMap::new();
+    for (c, kind) in ferry_core::connector::datasource_kinds() {
+        for f in kind.fields {
+            flags
+                .entry(f.flag())
+                .or_insert((f.key, Vec::new(), f.help))
+                .1
+                .push(c.name);
+        }
+    }
+    flags
+}
+
+/// The command line with `ferry datasource add`'s field flags, from the installed
+/// connectors' datasource kinds.
+pub fn with_field_flags(cmd: clap::Command) -> clap::Command {
+    cmd.mut_subcommand("datasource", |d| {
+        d.mut_subcommand("add", |mut add| {
+            for (flag, (key, who, help)) in field_flags() {
+                add = add.arg(
+                    clap::Arg::new(key)
+                        .long(&*Box::leak(flag.into_boxed_str()))
+                        .value_name("VALUE")
+                        .help(format!("{}: {help}", who.join(", "))),
+                );
+            }
+            add
+        })
+    })
+}
+
+/// Parse the command line, field flags included.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = with_field_flags(Cli::command()).get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Datasource(DatasourceCmd::Add(add)) = &mut cli.command {
+        if let Some(m) = matches
+            .subcommand_matches("datasource")
+            .and_then(|d| d.subcommand_matches("add"))
+        {
+            for (key, _, _) in field_flags().into_values() {
+                if let Ok(Some(v)) = m.try_get_one::<String>(key) {
+                    add.fields.push((key, v.clone()));
+                }
+            }
+        }
+    }
+    cli
 }
 
 /// Run the command; returns the process exit code.
@@ -711,36 +737,11 @@ async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
             let a = *a;
             let path = Catalog::default_path(a.catalog.as_deref());
             let mut catalog = Catalog::load(&path)?;
-            let ds = match a.kind.to_ascii_lowercase().as_str() {
-                "postgresql" | "postgres" | "hybriddb" | "adbpg" | "greenplum" => {
-                    Datasource::Postgresql(PostgresSource {
-                        description: a.description,
-                        jdbc_url: a.jdbc_url,
-                        url: a.url,
-                        username: a.username,
-                        password: a.password,
-                        password_env: a.password_env,
-                    })
-                }
-                "odps" | "maxcompute" => Datasource::Odps(OdpsSource {
-                    description: a.description,
-                    endpoint: a.endpoint.ok_or_else(|| {
-                        Error::config("--endpoint is required for an odps datasource")
-                    })?,
-                    tunnel_endpoint: a.tunnel_endpoint,
-                    project: a.project.ok_or_else(|| {
-                        Error::config("--project is required for an odps datasource")
-                    })?,
-                    access_id: a.access_id,
-                    access_key: a.access_key,
-                    access_key_env: a.access_key_env,
-                }),
-                other => {
-                    return Err(Error::config(format!(
-                        "--type {other}: use postgresql or odps"
-                    )))
-                }
-            };
+            let mut ds = Datasource::new(&a.kind);
+            ds.set(ferry_core::catalog::DESCRIPTION, a.description);
+            for (key, value) in a.fields {
+                ds.set(key, Some(value));
+            }
             catalog.insert(&a.name, ds)?;
             catalog.save()?;
             println!("added {} to {}", a.name, path.display());
@@ -750,15 +751,9 @@ async fn cmd_datasource(cmd: DatasourceCmd) -> Result<i32> {
             let c = load_catalog(catalog.as_deref())?;
             println!("{:<24} {:<11} where", "name", "type");
             for (name, ds) in c.iter() {
-                let at = match ds {
-                    Datasource::Postgresql(p) => p
-                        .jdbc_url
-                        .clone()
-                        .or_else(|| p.url.clone())
-                        .map(|u| hide_url_password(&u))
-                        .unwrap_or_default(),
-                    Datasource::Odps(o) => format!("{} project {}", o.endpoint, o.project),
-                };
+                let at = ferry_core::connector::datasource_kind(ds.kind())
+                    .map(|(_, k)| (k.locate)(ds))
+                    .unwrap_or_default();
                 println!("{name:<24} {:<11} {at}", ds.kind());
             }
             Ok(0)
@@ -994,44 +989,17 @@ async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {
             catalog,
         } => {
             let c = load_catalog(catalog.as_deref())?;
-            match c.get(&datasource)? {
-                Datasource::Odps(o) => {
-                    let out = ferry_odps::run_sql(o, &sql).await?;
-                    if !out.trim().is_empty() {
-                        println!("{out}");
-                    }
-                    Ok(0)
-                }
-                other => Err(Error::config(format!(
-                    "{datasource} is a {} datasource, not odps",
-                    other.kind()
-                ))),
+            let src = ferry_odps::OdpsSource::from_datasource(&datasource, c.get(&datasource)?)?;
+            let out = ferry_odps::run_sql(&src, &sql).await?;
+            if !out.trim().is_empty() {
+                println!("{out}");
             }
+            Ok(0)
         }
     }
 }
 
-/// Hide `password=` values and `user:pass@` in a URL.
-pub fn hide_url_password(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(start) = out.find("://") {
-        let rest = &out[start + 3..];
-        if let Some(at) = rest.find('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                let a = start + 3 + colon + 1;
-                let b = start + 3 + at;
-                out.replace_range(a..b, "***");
-            }
-        }
-    }
-    let lower = out.to_ascii_lowercase();
-    if let Some(p) = lower.find("password=") {
-        let from = p + "password=".len();
-        let to = out[from..].find('&').map(|i| from + i).unwrap_or(out.len());
-        out.replace_range(from..to, "***");
-    }
-    out
-}
+pub use ferry_core::catalog::hide_url_password;
 
 #[cfg(test)]
 mod tests {

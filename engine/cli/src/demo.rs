@@ -14,12 +14,13 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
+use ferry_core::catalog::{Catalog, Datasource};
 use ferry_core::dirty::DirtyCollector;
 use ferry_core::job::parse_job;
 use ferry_core::plugin::{BuildContext, WriterFactory};
 use ferry_core::vars::VarContext;
 use ferry_core::{Error, Result};
+use ferry_odps::OdpsSource;
 use ferry_runtime::{run_job, RunOptions, Summary};
 
 use crate::pglocal::LocalPostgres;
@@ -186,13 +187,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let mut catalog = Catalog::empty(Some(catalog_path.clone()));
     catalog.insert(
         "l_PostGreSql",
-        Datasource::Postgresql(PostgresSource {
-            description: Some("ferry demo PostgreSQL".into()),
-            jdbc_url: Some(pg.jdbc_url.clone()),
-            username: Some("ferry".into()),
-            password: Some("ferry".into()),
-            ..Default::default()
-        }),
+        Datasource::new(ferry_postgres::CONNECTOR.name)
+            .with("description", "ferry demo PostgreSQL")
+            .with("jdbcUrl", &pg.jdbc_url)
+            .with("username", "ferry")
+            .with("password", "ferry"),
     )?;
     let odps = OdpsSource {
         description: Some("ferry demo local MaxCompute".into()),
@@ -203,7 +202,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         access_key: Some(key.clone()),
         access_key_env: None,
     };
-    catalog.insert("odps_first", Datasource::Odps(odps.clone()))?;
+    catalog.insert("odps_first", odps.to_datasource())?;
     catalog.save()?;
     let catalog = Arc::new(catalog);
     println!("    {}", catalog_path.display());

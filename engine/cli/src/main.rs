@@ -9,10 +9,6 @@ mod runs;
 mod ui;
 mod verify;
 
-use clap::Parser;
-
-use commands::Cli;
-
 /// `ferry runs | head`: stdout closed by its reader ends ferry quietly with the status a
 /// SIGPIPE gives (141), as other command-line tools do, instead of a panic report from
 /// `println!`.
@@ -35,7 +31,7 @@ fn quiet_on_a_closed_stdout() {
 fn main() {
     quiet_on_a_closed_stdout();
     ferry_connectors::install();
-    let cli = Cli::parse();
+    let cli = commands::parse();
     logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

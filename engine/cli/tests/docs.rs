@@ -94,22 +94,13 @@ fn vars() -> VarContext {
 /// The datasources the examples name (for DataWorks v2 steps without `stepType`).
 fn doc_catalog() -> Catalog {
     let mut c = Catalog::empty(None);
-    let pg = ferry_core::catalog::PostgresSource {
-        jdbc_url: Some("jdbc:postgresql://127.0.0.1:5432/postgres".into()),
-        ..Default::default()
-    };
-    c.insert(
-        "l_PostGreSql",
-        ferry_core::catalog::Datasource::Postgresql(pg),
-    )
-    .expect("l_PostGreSql");
-    let odps = ferry_core::catalog::OdpsSource {
-        endpoint: "http://127.0.0.1:9300/api".into(),
-        project: "demo".into(),
-        ..Default::default()
-    };
-    c.insert("odps_first", ferry_core::catalog::Datasource::Odps(odps))
-        .expect("odps_first");
+    let pg = ferry_core::catalog::Datasource::new("postgresql")
+        .with("jdbcUrl", "jdbc:postgresql://127.0.0.1:5432/postgres");
+    c.insert("l_PostGreSql", pg).expect("l_PostGreSql");
+    let odps = ferry_core::catalog::Datasource::new("odps")
+        .with("endpoint", "http://127.0.0.1:9300/api")
+        .with("project", "demo");
+    c.insert("odps_first", odps).expect("odps_first");
     c
 }
 
@@ -1737,12 +1728,26 @@ fn datasources_md_lists_every_catalog_key() {
         }
     }
     let shared = documented.remove("all").unwrap_or_default();
-    assert_eq!(documented.len(), 2, "{documented:?}");
-    for (kind, keys) in &documented {
-        let path = dir.path().join(format!("{kind}.json"));
+    let kinds: Vec<_> = ferry_core::connector::datasource_kinds().collect();
+    assert_eq!(
+        documented.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut k: Vec<String> = kinds.iter().map(|(c, _)| c.name.to_string()).collect();
+            k.sort();
+            k
+        },
+        "docs/datasources.md documents other types than the connectors have"
+    );
+    for (c, kind) in kinds {
+        let keys = &documented[c.name];
+        // the catalog parser lists the keys it takes when it meets one it does not
+        let path = dir.path().join(format!("{}.json", c.name));
         std::fs::write(
             &path,
-            format!(r#"{{"datasources": {{"a": {{"type": "{kind}", "{PROBE}": 1}}}}}}"#),
+            format!(
+                r#"{{"datasources": {{"a": {{"type": "{}", "{PROBE}": "1"}}}}}}"#,
+                c.name
+            ),
         )
         .expect("write");
         let e = Catalog::load(&path)
@@ -1752,7 +1757,19 @@ fn datasources_md_lists_every_catalog_key() {
         let doc: BTreeSet<String> = keys.union(&shared).cloned().collect();
         assert_eq!(
             code, doc,
-            "docs/datasources.md (right) and the catalog parser (left) disagree on {kind}"
+            "docs/datasources.md (right) and the catalog parser (left) disagree on {}",
+            c.name
+        );
+        let table: BTreeSet<String> = kind
+            .fields
+            .iter()
+            .map(|f| f.key.to_string())
+            .chain([ferry_core::catalog::DESCRIPTION.to_string()])
+            .collect();
+        assert_eq!(
+            code, table,
+            "the catalog parser and {}'s field table",
+            c.name
         );
     }
 }

@@ -21,105 +21,140 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// A PostgreSQL (HybridDB / AnalyticDB for PostgreSQL / Greenplum) datasource.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PostgresSource {
-    /// Free text, at most 80 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// `jdbc:postgresql://host:port/db?...`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jdbc_url: Option<String>,
-    /// `postgres://user@host:port/db?...`
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// User name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// Password in clear (the file is 0600); prefer `passwordEnv`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// Name of an environment variable holding the password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_env: Option<String>,
-}
-
-/// A MaxCompute (ODPS) datasource.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct OdpsSource {
-    /// Free text, at most 80 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// REST endpoint, e.g. `http://service.cn-hangzhou.maxcompute.aliyun.com/api`.
-    pub endpoint: String,
-    /// Tunnel endpoint; discovered from the REST endpoint when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tunnel_endpoint: Option<String>,
-    /// Project name.
-    pub project: String,
-    /// AccessKey id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_id: Option<String>,
-    /// AccessKey secret in clear (the file is 0600); prefer `accessKeyEnv`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key: Option<String>,
-    /// Name of an environment variable holding the AccessKey secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_env: Option<String>,
-}
-
-/// One named datasource.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Datasource {
-    /// PostgreSQL family.
-    #[serde(
-        alias = "postgres",
-        alias = "hybriddb",
-        alias = "adbpg",
-        alias = "greenplum"
-    )]
-    Postgresql(PostgresSource),
-    /// MaxCompute.
-    #[serde(alias = "maxcompute")]
-    Odps(OdpsSource),
+/// One named datasource: its `type` (a connector's name, see
+/// [`crate::connector::DatasourceKind`]) and its fields, all text. Which fields a type
+/// takes, which are required and which are secret is the connector's to say; the catalog
+/// checks an entry against its connector's table when it is loaded or added.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Datasource {
+    kind: String,
+    fields: BTreeMap<String, String>,
 }
 
 impl Datasource {
-    /// `postgresql` or `odps`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Datasource::Postgresql(_) => "postgresql",
-            Datasource::Odps(_) => "odps",
+    /// A datasource of type `kind` with no fields.
+    pub fn new(kind: &str) -> Self {
+        Datasource {
+            kind: kind.to_string(),
+            fields: BTreeMap::new(),
         }
     }
-}
 
-impl PostgresSource {
-    /// The password: inline, else from `passwordEnv`, else none.
-    pub fn resolve_password(&self) -> Result<Option<String>> {
-        resolve_secret(
-            self.password.as_deref(),
-            self.password_env.as_deref(),
-            "passwordEnv",
-        )
+    /// The same, with `key` set to `value`.
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.fields.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Its type (`postgresql`, `odps`): after [`Catalog::load`] or [`Catalog::insert`],
+    /// the connector's canonical name.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// A field's value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+
+    /// Set a field (`None` removes it; blank text counts as absent).
+    pub fn set(&mut self, key: &str, value: Option<String>) {
+        match value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => {
+                self.fields.insert(key.to_string(), v);
+            }
+            None => {
+                self.fields.remove(key);
+            }
+        }
+    }
+
+    /// Every field, by key.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The fields as the connector's own struct, after checking that the datasource
+    /// (called `name`) is of type `kind`.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self, name: &str, kind: &str) -> Result<T> {
+        self.check_kind(name, kind)?;
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| Error::config(format!("datasource \"{name}\": {e}")))
+    }
+
+    /// An error unless the datasource (called `name`) is of type `kind`.
+    pub fn check_kind(&self, name: &str, kind: &str) -> Result<()> {
+        if self.kind == kind {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "datasource \"{name}\" is a {} datasource, not {kind}",
+            self.kind
+        )))
+    }
+
+    /// A secret field: its value in clear, else the environment variable its `<key>Env`
+    /// field names, else none.
+    pub fn secret(&self, key: &str) -> Result<Option<String>> {
+        let env_key = format!("{key}Env");
+        resolve_secret(self.get(key), self.get(&env_key), &env_key)
     }
 }
 
-impl OdpsSource {
-    /// The AccessKey secret: inline, else from `accessKeyEnv`, else none.
-    pub fn resolve_access_key(&self) -> Result<Option<String>> {
-        resolve_secret(
-            self.access_key.as_deref(),
-            self.access_key_env.as_deref(),
-            "accessKeyEnv",
-        )
+impl Serialize for Datasource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.fields.len() + 1))?;
+        m.serialize_entry("type", &self.kind)?;
+        for (k, v) in &self.fields {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
-fn resolve_secret(inline: Option<&str>, env: Option<&str>, what: &str) -> Result<Option<String>> {
+impl<'de> Deserialize<'de> for Datasource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let map = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        let mut kind = None;
+        let mut fields = BTreeMap::new();
+        for (k, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => {
+                    return Err(D::Error::custom(format!(
+                        "{k}: expected text, found {}",
+                        crate::params::type_name(&other)
+                    )))
+                }
+            };
+            if k == "type" {
+                kind = Some(text);
+            } else {
+                fields.insert(k, text);
+            }
+        }
+        let kind = kind.ok_or_else(|| D::Error::missing_field("type"))?;
+        Ok(Datasource { kind, fields })
+    }
+}
+
+/// A secret given in clear, else read from the environment variable `env` names (the
+/// field called `what`), else none.
+pub fn resolve_secret(
+    inline: Option<&str>,
+    env: Option<&str>,
+    what: &str,
+) -> Result<Option<String>> {
     if let Some(s) = inline {
         return Ok(Some(s.to_string()));
     }
@@ -203,13 +238,14 @@ impl Catalog {
                 Error::config(format!("{}: {}: {}", path.display(), e.path(), e.inner()))
             })?
         };
-        for (name, ds) in &file.datasources {
+        let mut entries = file.datasources;
+        for (name, ds) in entries.iter_mut() {
             check_name(name).map_err(|e| e.context(path.display()))?;
             check_entry(name, ds).map_err(|e| e.context(path.display()))?;
         }
         Ok(Catalog {
             path: Some(path.to_path_buf()),
-            entries: file.datasources,
+            entries,
         })
     }
 
@@ -280,9 +316,9 @@ impl Catalog {
     }
 
     /// Add or replace a datasource.
-    pub fn insert(&mut self, name: &str, ds: Datasource) -> Result<()> {
+    pub fn insert(&mut self, name: &str, mut ds: Datasource) -> Result<()> {
         check_name(name)?;
-        check_entry(name, &ds)?;
+        check_entry(name, &mut ds)?;
         self.entries.insert(name.to_string(), ds);
         Ok(())
     }
@@ -298,42 +334,93 @@ impl Catalog {
     }
 }
 
-fn check_entry(name: &str, ds: &Datasource) -> Result<()> {
-    let desc = match ds {
-        Datasource::Postgresql(p) => p.description.as_deref(),
-        Datasource::Odps(o) => o.description.as_deref(),
-    };
-    if desc.is_some_and(|d| d.chars().count() > 80) {
-        return Err(Error::config(format!(
-            "datasource \"{name}\": description is longer than 80 characters"
-        )));
-    }
-    match ds {
-        Datasource::Postgresql(p) => {
-            let url = p.jdbc_url.as_deref().or(p.url.as_deref()).ok_or_else(|| {
-                Error::config(format!("datasource \"{name}\": give jdbcUrl or url"))
-            })?;
-            let lower = url.to_ascii_lowercase();
-            if !(lower.starts_with("jdbc:postgresql://")
-                || lower.starts_with("postgres://")
-                || lower.starts_with("postgresql://"))
-            {
-                let scheme = lower.split("//").next().unwrap_or("");
+/// Check an entry against its connector's [`crate::connector::DatasourceKind`], and
+/// spell its type the connector's way.
+fn check_entry(name: &str, ds: &mut Datasource) -> Result<()> {
+    use crate::connector::{self, FieldKind};
+    let (connector, kind) = connector::datasource_kind(&ds.kind).ok_or_else(|| {
+        let known: Vec<&str> = connector::datasource_kinds().map(|(c, _)| c.name).collect();
+        Error::config(format!(
+            "datasource \"{name}\": type \"{}\" is not a datasource type (known: {})",
+            ds.kind,
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })?;
+    ds.kind = connector.name.to_string();
+    for (key, value) in &ds.fields {
+        if key == DESCRIPTION {
+            if value.chars().count() > 80 {
                 return Err(Error::config(format!(
-                    "datasource \"{name}\": URL scheme \"{scheme}//\" does not match a PostgreSQL datasource; expected jdbc:postgresql://host:port/database or postgres://"
+                    "datasource \"{name}\": description is longer than 80 characters"
+                )));
+            }
+            continue;
+        }
+        if !kind.fields.iter().any(|f| f.key == key) {
+            let mut keys: Vec<&str> = kind.fields.iter().map(|f| f.key).collect();
+            keys.push(DESCRIPTION);
+            let hint = crate::params::nearest(key, &keys)
+                .map(|n| format!(" (did you mean \"{n}\"?)"))
+                .unwrap_or_default();
+            return Err(Error::config(format!(
+                "datasource \"{name}\": a {} datasource has no field \"{key}\"{hint}; valid keys are: {}",
+                connector.name,
+                keys.join(", ")
+            )));
+        }
+    }
+    for f in kind.fields.iter().filter(|f| f.required) {
+        if ds.get(f.key).is_none_or(|v| v.trim().is_empty()) {
+            return Err(Error::config(format!(
+                "datasource \"{name}\": {} is required for a {} datasource",
+                f.key, connector.name
+            )));
+        }
+    }
+    for f in kind
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::SecretEnv)
+    {
+        if let (Some(_), Some(base)) = (ds.get(f.key), f.key.strip_suffix("Env")) {
+            if ds.get(base).is_some() {
+                return Err(Error::config(format!(
+                    "datasource \"{name}\": give {base} or {}, not both",
+                    f.key
                 )));
             }
         }
-        Datasource::Odps(o) => {
-            let lower = o.endpoint.to_ascii_lowercase();
-            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-                return Err(Error::config(format!(
-                    "datasource \"{name}\": endpoint must start with http:// or https://"
-                )));
+    }
+    (kind.check)(ds).map_err(|e| e.context(format!("datasource \"{name}\"")))
+}
+
+/// The field every datasource may have: free text, at most 80 characters.
+pub const DESCRIPTION: &str = "description";
+
+/// Hide `password=` values and `user:pass@` in a URL.
+pub fn hide_url_password(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(start) = out.find("://") {
+        let rest = &out[start + 3..];
+        if let Some(at) = rest.find('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let a = start + 3 + colon + 1;
+                let b = start + 3 + at;
+                out.replace_range(a..b, "***");
             }
         }
     }
-    Ok(())
+    let lower = out.to_ascii_lowercase();
+    if let Some(p) = lower.find("password=") {
+        let from = p + "password=".len();
+        let to = out[from..].find('&').map(|i| from + i).unwrap_or(out.len());
+        out.replace_range(from..to, "***");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -341,12 +428,57 @@ mod tests {
     use super::*;
 
     fn pg(url: &str) -> Datasource {
-        Datasource::Postgresql(PostgresSource {
-            jdbc_url: Some(url.into()),
-            username: Some("u".into()),
-            password: Some("secret".into()),
-            ..Default::default()
-        })
+        crate::connector::install_for_tests();
+        Datasource::new("postgresql")
+            .with("jdbcUrl", url)
+            .with("username", "u")
+            .with("password", "secret")
+    }
+
+    #[test]
+    fn entries_are_checked_against_their_connector() {
+        let mut c = Catalog::empty(None);
+        let err = c
+            .insert("a", pg("jdbc:postgresql://h/db").with("jdbcurl", "x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no field \"jdbcurl\"") && err.contains("did you mean \"jdbcUrl\""),
+            "{err}"
+        );
+        let err = c
+            .insert("a", Datasource::new("mysql"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("type \"mysql\" is not a datasource type (known: postgresql, odps)"),
+            "{err}"
+        );
+        let err = c
+            .insert("a", Datasource::new("odps"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("endpoint is required"), "{err}");
+        let err = c
+            .insert("a", pg("jdbc:postgresql://h/db").with("passwordEnv", "PW"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("give password or passwordEnv, not both"),
+            "{err}"
+        );
+        // an alias of the type is stored as the connector's name
+        c.insert(
+            "b",
+            Datasource::new("GreenPlum").with("url", "postgres://h/db"),
+        )
+        .unwrap();
+        assert_eq!(c.get("b").unwrap().kind(), "postgresql");
+        let text = serde_json::to_string(c.get("b").unwrap()).unwrap();
+        assert_eq!(text, r#"{"type":"postgresql","url":"postgres://h/db"}"#);
+        let back: Datasource = serde_json::from_str(&text).unwrap();
+        assert_eq!(&back, c.get("b").unwrap());
+        assert!(serde_json::from_str::<Datasource>(r#"{"type":"odps","port":1}"#).is_err());
     }
 
     #[test]

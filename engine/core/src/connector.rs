@@ -59,6 +59,86 @@ pub struct Connector {
     /// How to look into a catalog datasource of this kind (its `type` is [`Self::name`]):
     /// the wizard, the console, `ferry preview`, `ferry schema` and "Test Connectivity".
     pub browse: Option<BrowseFn>,
+    /// The catalog datasources of this connector's type (`"type": "postgresql"`), when it
+    /// has them.
+    pub datasource: Option<&'static DatasourceKind>,
+}
+
+/// A kind of catalog datasource: the fields `ferry datasource add`, the console's form
+/// and the catalog check all read, and what the catalog cannot check by itself.
+pub struct DatasourceKind {
+    /// Other spellings of the type (`hybriddb`, `greenplum`, `maxcompute`).
+    pub aliases: &'static [&'static str],
+    /// Its fields, in the order forms show them (`description` is implied).
+    pub fields: &'static [Field],
+    /// Checks beyond required and known fields (a URL's scheme).
+    pub check: fn(&Datasource) -> Result<()>,
+    /// Where it points, for lists, with passwords hidden
+    /// (`jdbc:postgresql://host:5432/db`, `http://host/api project demo`).
+    pub locate: fn(&Datasource) -> String,
+}
+
+/// How a datasource field is entered and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Plain text.
+    Text,
+    /// A URL: shown with any password in it hidden.
+    Url,
+    /// A secret: never shown, only whether it is set.
+    Secret,
+    /// The name of an environment variable holding the secret whose key this one's
+    /// starts with (`passwordEnv` for `password`).
+    SecretEnv,
+}
+
+/// One field of a [`DatasourceKind`].
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// The key in the catalog (`jdbcUrl`); the command-line flag is its kebab-case form
+    /// (`--jdbc-url`).
+    pub key: &'static str,
+    /// The form's label (`JDBC URL`).
+    pub label: &'static str,
+    /// One line of help, with an example.
+    pub help: &'static str,
+    /// How it is entered and shown.
+    pub kind: FieldKind,
+    /// Whether a datasource must have it.
+    pub required: bool,
+}
+
+/// A [`Field`], in a table.
+pub const fn field(
+    key: &'static str,
+    label: &'static str,
+    kind: FieldKind,
+    required: bool,
+    help: &'static str,
+) -> Field {
+    Field {
+        key,
+        label,
+        help,
+        kind,
+        required,
+    }
+}
+
+impl Field {
+    /// The command-line flag: `jdbcUrl` is `jdbc-url`.
+    pub fn flag(&self) -> String {
+        let mut out = String::new();
+        for c in self.key.chars() {
+            if c.is_ascii_uppercase() {
+                out.push('-');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 /// A table's columns, as its source describes them.
@@ -253,6 +333,20 @@ pub fn find_nickname(written: &str, role: Role) -> Option<&'static Connector> {
     find(&w, role).or_else(|| playing(role).find(|c| c.nicknames.contains(&w.as_str())))
 }
 
+/// The connectors with catalog datasources, with their kinds.
+pub fn datasource_kinds() -> impl Iterator<Item = (&'static Connector, &'static DatasourceKind)> {
+    all()
+        .iter()
+        .copied()
+        .filter_map(|c| c.datasource.map(|k| (c, k)))
+}
+
+/// The connector whose datasources have type `written` (its name or an alias, any case).
+pub fn datasource_kind(written: &str) -> Option<(&'static Connector, &'static DatasourceKind)> {
+    let w = written.trim().to_ascii_lowercase();
+    datasource_kinds().find(|(c, k)| c.name == w || k.aliases.contains(&w.as_str()))
+}
+
 /// The connector called `name` (canonical), whatever it plays.
 pub fn by_name(name: &str) -> Option<&'static Connector> {
     all().iter().copied().find(|c| c.name == name)
@@ -348,8 +442,42 @@ pub(crate) fn install_for_tests() {
             reader_ignored: &[],
             writer_ignored: &[],
             browse: None,
+            datasource: None,
         }
     }
+    static PG: DatasourceKind = DatasourceKind {
+        aliases: &["greenplum"],
+        fields: &[
+            field("jdbcUrl", "JDBC URL", FieldKind::Url, false, ""),
+            field("url", "URL", FieldKind::Url, false, ""),
+            field("username", "User", FieldKind::Text, false, ""),
+            field("password", "Password", FieldKind::Secret, false, ""),
+            field(
+                "passwordEnv",
+                "Password variable",
+                FieldKind::SecretEnv,
+                false,
+                "",
+            ),
+        ],
+        check: |ds| match ds.get("jdbcUrl").or(ds.get("url")) {
+            Some(u) if u.contains("postgres") => Ok(()),
+            Some(_) => Err(Error::config(
+                "expected jdbc:postgresql://host:port/database",
+            )),
+            None => Err(Error::config("give jdbcUrl or url")),
+        },
+        locate: |ds| ds.get("url").unwrap_or_default().to_string(),
+    };
+    static ODPS: DatasourceKind = DatasourceKind {
+        aliases: &[],
+        fields: &[
+            field("endpoint", "Endpoint", FieldKind::Url, true, ""),
+            field("project", "Project", FieldKind::Text, true, ""),
+        ],
+        check: |_| Ok(()),
+        locate: |ds| ds.get("endpoint").unwrap_or_default().to_string(),
+    };
     static TOYS: OnceLock<Vec<Connector>> = OnceLock::new();
     static LIST: OnceLock<Vec<&'static Connector>> = OnceLock::new();
     let toys = TOYS.get_or_init(|| {
@@ -357,9 +485,13 @@ pub(crate) fn install_for_tests() {
             Connector {
                 // A reader whose `column` is not its columns when `querySql` is given.
                 reader_columns_listed: Some(|p| !p.contains_key("querySql")),
+                datasource: Some(&PG),
                 ..toy("postgresql", &["postgresqlreader"], &["postgresqlwriter"])
             },
-            toy("odps", &["odpsreader"], &["odpswriter"]),
+            Connector {
+                datasource: Some(&ODPS),
+                ..toy("odps", &["odpsreader"], &["odpswriter"])
+            },
             toy("parquet", &["parquetreader"], &["parquetwriter"]),
             Connector {
                 writer_columns_listed: false,

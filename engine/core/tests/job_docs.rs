@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use ferry_core::catalog::{Catalog, Datasource, OdpsSource, PostgresSource};
+use ferry_core::catalog::{Catalog, Datasource};
 use ferry_core::job::parse_job_with;
 use ferry_core::vars::{resolve, VarContext};
 
@@ -52,21 +52,13 @@ fn every_json_job_example_parses() {
     let vars = ctx(&[("year", "2024"), ("region", "hz"), ("n", "2")]);
     // the datasources the examples name: DataWorks v2 steps without stepType need them
     let mut catalog = Catalog::empty(None);
-    let pg = PostgresSource {
-        jdbc_url: Some("jdbc:postgresql://127.0.0.1:5432/postgres".into()),
-        ..Default::default()
-    };
-    catalog
-        .insert("l_PostGreSql", Datasource::Postgresql(pg))
-        .unwrap();
-    let odps = OdpsSource {
-        endpoint: "http://127.0.0.1:9300/api".into(),
-        project: "demo".into(),
-        ..Default::default()
-    };
-    catalog
-        .insert("odps_first", Datasource::Odps(odps))
-        .unwrap();
+    let pg =
+        Datasource::new("postgresql").with("jdbcUrl", "jdbc:postgresql://127.0.0.1:5432/postgres");
+    catalog.insert("l_PostGreSql", pg).unwrap();
+    let odps = Datasource::new("odps")
+        .with("endpoint", "http://127.0.0.1:9300/api")
+        .with("project", "demo");
+    catalog.insert("odps_first", odps).unwrap();
     let mut parsed = 0;
     for (line, body) in json_blocks(&md) {
         if !(body.contains("\"reader\"") || body.contains("\"steps\"")) {

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::OdpsSource;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
-use ferry_core::catalog::OdpsSource;
 use ferry_core::error::redact;
 use ferry_core::{Error, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -56,7 +56,6 @@ use futures::SinkExt;
 use std::pin::Pin;
 use tokio_postgres::CopyInSink;
 
-use ferry_core::catalog::Datasource;
 use ferry_core::dirty::{DirtyCollector, DirtyRecord, Stage};
 use ferry_core::plugin::{
     BatchSink, BuildContext, CommitReport, Durability, Receipt, Resume, Split, Writer,
@@ -117,15 +116,8 @@ impl WriterFactory for PostgresWriterFactory {
             tracing::debug!("{w}");
         }
         let endpoint = match &cfg.target {
-            Target::Datasource(name) => match ctx.catalog.get(name)? {
-                Datasource::Postgresql(ds) => PgEndpoint::from_datasource(name, ds)?,
-                other => {
-                    return Err(Error::config(format!(
-                        "{path}.datasource: \"{name}\" is a {} datasource, not postgresql",
-                        other.kind()
-                    )))
-                }
-            },
+            Target::Datasource(name) => PgEndpoint::from_datasource(name, ctx.catalog.get(name)?)
+                .map_err(|e| e.context(format!("{path}.datasource")))?,
             Target::Url {
                 url,
                 user,

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ferry_core::catalog::{Catalog, Datasource};
+use ferry_core::catalog::Catalog;
 use ferry_core::connector::{self, Browser};
 use ferry_core::{Error, Result};
 use ferry_postgres::types::quote_ident;
@@ -52,11 +52,12 @@ impl End {
         }
         let ds = catalog.get(name)?;
         Ok(End {
-            kind: match ds {
-                Datasource::Postgresql(_) => Kind::Postgres,
-                Datasource::Odps(_) => Kind::Odps,
+            kind: if ds.kind() == "odps" {
+                Kind::Odps
+            } else {
+                Kind::Postgres
             },
-            plugin: ds.kind(),
+            plugin: connector::by_name(ds.kind()).map_or("?", |c| c.name),
             datasource: Some(name.to_string()),
             browser: connector::browser(name, ds)?,
         })

@@ -10,7 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use ferry_core::catalog::{Datasource, OdpsSource, PostgresSource};
+use ferry_core::catalog::{Datasource, DESCRIPTION};
+use ferry_core::connector::{self, FieldKind};
 use ferry_core::job::{parse_job_with, NOTE};
 use ferry_core::Error;
 use futures::StreamExt;
@@ -99,31 +100,43 @@ fn nz(s: &Option<String>) -> Option<String> {
 
 // ---------------------------------------------------------------- datasources
 
-/// A datasource as the browser sees it: no secret, only whether one is set.
+/// A datasource as the browser sees it: no secret, only whether one is set (`passwordSet`),
+/// URLs with their passwords hidden, where it points (`where`) and how its secret is given
+/// (`secret`: `set`, `$VAR` or `none`).
 fn view(name: &str, ds: &Datasource) -> Value {
-    match ds {
-        Datasource::Postgresql(p) => json!({
-            "name": name,
-            "type": "postgresql",
-            "description": p.description,
-            "jdbcUrl": p.jdbc_url.as_deref().map(hide_url_password),
-            "url": p.url.as_deref().map(hide_url_password),
-            "username": p.username,
-            "passwordSet": p.password.is_some(),
-            "passwordEnv": p.password_env,
-        }),
-        Datasource::Odps(o) => json!({
-            "name": name,
-            "type": "odps",
-            "description": o.description,
-            "endpoint": hide_url_password(&o.endpoint),
-            "tunnelEndpoint": o.tunnel_endpoint.as_deref().map(hide_url_password),
-            "project": o.project,
-            "accessId": o.access_id,
-            "accessKeySet": o.access_key.is_some(),
-            "accessKeyEnv": o.access_key_env,
-        }),
+    let mut m = serde_json::Map::new();
+    m.insert("name".into(), json!(name));
+    m.insert("type".into(), json!(ds.kind()));
+    m.insert(DESCRIPTION.into(), json!(ds.get(DESCRIPTION)));
+    let mut secret = "none".to_string();
+    if let Some((_, kind)) = connector::datasource_kind(ds.kind()) {
+        for f in kind.fields {
+            let value = ds.get(f.key);
+            match f.kind {
+                FieldKind::Secret => {
+                    m.insert(format!("{}Set", f.key), json!(value.is_some()));
+                    if value.is_some() {
+                        secret = "set".into();
+                    }
+                }
+                FieldKind::Url => {
+                    m.insert(f.key.into(), json!(value.map(hide_url_password)));
+                }
+                FieldKind::SecretEnv => {
+                    m.insert(f.key.into(), json!(value));
+                    if let (Some(v), "none") = (value, secret.as_str()) {
+                        secret = format!("${v}");
+                    }
+                }
+                FieldKind::Text => {
+                    m.insert(f.key.into(), json!(value));
+                }
+            }
+        }
+        m.insert("where".into(), json!((kind.locate)(ds)));
     }
+    m.insert("secret".into(), json!(secret));
+    Value::Object(m)
 }
 
 pub async fn datasources(State(ui): St) -> ApiResult {
@@ -134,89 +147,78 @@ pub async fn datasources(State(ui): St) -> ApiResult {
     ))
 }
 
-/// The add / edit form. Blank secrets keep the stored one (`clearSecret` removes it); a URL
-/// sent back as shown (masked) keeps the stored URL.
+/// The datasource types and their fields, from which the console draws its form.
+pub async fn kinds() -> ApiResult {
+    let kinds: Vec<Value> = connector::datasource_kinds()
+        .map(|(c, k)| {
+            let fields: Vec<Value> = k
+                .fields
+                .iter()
+                .map(|f| {
+                    json!({
+                        "key": f.key,
+                        "label": f.label,
+                        "help": f.help,
+                        "kind": format!("{:?}", f.kind).to_ascii_lowercase(),
+                        "required": f.required,
+                    })
+                })
+                .collect();
+            json!({ "type": c.name, "title": c.title, "fields": fields })
+        })
+        .collect();
+    Ok(ok(json!({ "kinds": kinds })))
+}
+
+/// The add / edit form: `type`, `description`, the type's fields (text or null) and
+/// `clearSecret`. Blank secrets keep the stored one (`clearSecret` removes it); a URL sent
+/// back as shown (masked) keeps the stored URL; blank fields are absent.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct DatasourceForm {
     #[serde(rename = "type")]
     kind: String,
-    description: Option<String>,
-    jdbc_url: Option<String>,
-    url: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    password_env: Option<String>,
-    endpoint: Option<String>,
-    tunnel_endpoint: Option<String>,
-    project: Option<String>,
-    access_id: Option<String>,
-    access_key: Option<String>,
-    access_key_env: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "clearSecret")]
     clear_secret: bool,
+    #[serde(flatten)]
+    fields: std::collections::BTreeMap<String, Option<String>>,
 }
 
-fn keep_url(new: Option<String>, old: Option<&String>) -> Option<String> {
+fn keep_url(new: Option<String>, old: Option<&str>) -> Option<String> {
     match (new, old) {
-        (Some(n), Some(o)) if n == hide_url_password(o) => Some(o.clone()),
+        (Some(n), Some(o)) if n == hide_url_password(o) => Some(o.to_string()),
         (n, _) => n,
     }
 }
 
 impl DatasourceForm {
     fn to_datasource(&self, old: Option<&Datasource>) -> Result<Datasource, Error> {
-        Ok(match self.kind.to_ascii_lowercase().as_str() {
-            "postgresql" | "postgres" | "hybriddb" | "adbpg" | "greenplum" => {
-                let old = match old {
-                    Some(Datasource::Postgresql(p)) => Some(p),
-                    _ => None,
-                };
-                Datasource::Postgresql(PostgresSource {
-                    description: nz(&self.description),
-                    jdbc_url: keep_url(nz(&self.jdbc_url), old.and_then(|o| o.jdbc_url.as_ref())),
-                    url: keep_url(nz(&self.url), old.and_then(|o| o.url.as_ref())),
-                    username: nz(&self.username),
-                    password: nz(&self.password).or_else(|| {
-                        (!self.clear_secret)
-                            .then(|| old.and_then(|o| o.password.clone()))
-                            .flatten()
-                    }),
-                    password_env: nz(&self.password_env),
-                })
+        let Some((c, kind)) = connector::datasource_kind(&self.kind) else {
+            // the catalog's check names the known types
+            return Ok(Datasource::new(&self.kind));
+        };
+        let mut ds = Datasource::new(c.name);
+        let old = old.filter(|o| o.kind() == c.name);
+        for (key, value) in &self.fields {
+            let value = value
+                .as_ref()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            let value = match kind.fields.iter().find(|f| f.key == key).map(|f| f.kind) {
+                Some(FieldKind::Url) => keep_url(value, old.and_then(|o| o.get(key))),
+                Some(FieldKind::Secret) if value.is_none() && !self.clear_secret => {
+                    old.and_then(|o| o.get(key)).map(str::to_string)
+                }
+                _ => value,
+            };
+            ds.set(key, value);
+        }
+        // a stored secret the form does not mention stays, unless cleared
+        for f in kind.fields.iter().filter(|f| f.kind == FieldKind::Secret) {
+            if !self.fields.contains_key(f.key) && !self.clear_secret {
+                ds.set(f.key, old.and_then(|o| o.get(f.key)).map(str::to_string));
             }
-            "odps" | "maxcompute" => {
-                let old = match old {
-                    Some(Datasource::Odps(o)) => Some(o),
-                    _ => None,
-                };
-                Datasource::Odps(OdpsSource {
-                    description: nz(&self.description),
-                    endpoint: keep_url(nz(&self.endpoint), old.map(|o| &o.endpoint)).ok_or_else(
-                        || Error::config("endpoint is required for an odps datasource"),
-                    )?,
-                    tunnel_endpoint: keep_url(
-                        nz(&self.tunnel_endpoint),
-                        old.and_then(|o| o.tunnel_endpoint.as_ref()),
-                    ),
-                    project: nz(&self.project).ok_or_else(|| {
-                        Error::config("project is required for an odps datasource")
-                    })?,
-                    access_id: nz(&self.access_id),
-                    access_key: nz(&self.access_key).or_else(|| {
-                        (!self.clear_secret)
-                            .then(|| old.and_then(|o| o.access_key.clone()))
-                            .flatten()
-                    }),
-                    access_key_env: nz(&self.access_key_env),
-                })
-            }
-            other => {
-                return Err(Error::config(format!(
-                    "type {other}: use postgresql or odps"
-                )))
-            }
-        })
+        }
+        Ok(ds)
     }
 }
 

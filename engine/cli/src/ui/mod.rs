@@ -139,6 +139,7 @@ fn router(ui: Arc<Ui>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/datasources", get(api::datasources))
+        .route("/api/kinds", get(api::kinds))
         .route(
             "/api/datasources/{name}",
             put(api::datasource_put).delete(api::datasource_delete),

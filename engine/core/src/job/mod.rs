@@ -687,7 +687,7 @@ fn object_or_empty(v: Value, path: &str) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Datasource, OdpsSource, PostgresSource};
+    use crate::catalog::Datasource;
     use std::collections::BTreeMap;
 
     fn vars(params: &[(&str, &str)]) -> VarContext {
@@ -701,17 +701,13 @@ mod tests {
 
     fn catalog() -> Catalog {
         let mut c = Catalog::empty(None);
-        let pg = PostgresSource {
-            url: Some("postgres://u@127.0.0.1:1/db".into()),
-            ..Default::default()
-        };
-        c.insert("adb_pg", Datasource::Postgresql(pg)).unwrap();
-        let odps = OdpsSource {
-            endpoint: "http://127.0.0.1:1/api".into(),
-            project: "p".into(),
-            ..Default::default()
-        };
-        c.insert("odps_first", Datasource::Odps(odps)).unwrap();
+        crate::connector::install_for_tests();
+        let pg = Datasource::new("postgresql").with("url", "postgres://u@127.0.0.1:1/db");
+        c.insert("adb_pg", pg).unwrap();
+        let odps = Datasource::new("odps")
+            .with("endpoint", "http://127.0.0.1:1/api")
+            .with("project", "p");
+        c.insert("odps_first", odps).unwrap();
         c
     }
 

@@ -81,8 +81,7 @@ async function viewSources() {
     const r = await api("GET", "/api/datasources");
     if (!r.datasources.length) box.append(msg("warn", "No data sources in " + r.catalog + " yet."));
     const rows = r.datasources.map(d => {
-      const where = d.type === "odps" ? d.endpoint + " project " + d.project : (d.jdbcUrl || d.url || "");
-      const secret = d.type === "odps" ? (d.accessKeySet ? "set" : d.accessKeyEnv ? "$" + d.accessKeyEnv : "none") : (d.passwordSet ? "set" : d.passwordEnv ? "$" + d.passwordEnv : "none");
+      const where = d.where || "", secret = d.secret || "none";
       const result = el("div");
       return el("tr", { "data-name": d.name }, el("td", { text: d.name }), el("td", { text: d.type }), el("td", { text: where }), el("td", { text: d.description || "" }), el("td", { text: secret }),
         el("td", {}, el("div", { class: "actions" },
@@ -101,31 +100,36 @@ async function viewSources() {
   } catch (e) { box.append(msg("err", e.message)); }
 }
 
-function sourceForm(d) {
-  const kind = select("type", [["postgresql", "PostgreSQL (HybridDB, AnalyticDB, Greenplum)"], ["odps", "MaxCompute (ODPS)"]], d ? d.type : "postgresql");
+async function sourceForm(d) {
+  let kinds = [];
+  try { kinds = (await api("GET", "/api/kinds")).kinds; } catch (e) { main.replaceChildren(msg("err", e.message)); return; }
+  const kind = select("type", kinds.map(k => [k.type, k.title]), d ? d.type : (kinds[0] || {}).type);
   const name = input("name", d ? d.name : "", { required: true, maxlength: 60, readonly: d ? true : null, pattern: "[A-Za-z_][A-Za-z0-9_]*" });
-  const f = {
-    description: input("description", d && d.description, { maxlength: 80 }),
-    jdbcUrl: input("jdbcUrl", d && d.jdbcUrl, { placeholder: "jdbc:postgresql://host:5432/db" }),
-    username: input("username", d && d.username),
-    password: input("password", "", { type: "password", autocomplete: "new-password", placeholder: d && d.passwordSet ? "(set; blank keeps it)" : "" }),
-    passwordEnv: input("passwordEnv", d && d.passwordEnv, { placeholder: "PGPASSWORD" }),
-    endpoint: input("endpoint", d && d.endpoint, { placeholder: "http://service.cn-hangzhou.maxcompute.aliyun.com/api" }),
-    tunnelEndpoint: input("tunnelEndpoint", d && d.tunnelEndpoint),
-    project: input("project", d && d.project),
-    accessId: input("accessId", d && d.accessId),
-    accessKey: input("accessKey", "", { type: "password", autocomplete: "new-password", placeholder: d && d.accessKeySet ? "(set; blank keeps it)" : "" }),
-    accessKeyEnv: input("accessKeyEnv", d && d.accessKeyEnv),
-  };
-  const pg = el("div", { class: "grid" }, field("JDBC URL", f.jdbcUrl), field("Username", f.username), field("Password", f.password), field("Password environment variable", f.passwordEnv));
-  const od = el("div", { class: "grid" }, field("Endpoint", f.endpoint), field("Tunnel endpoint (optional)", f.tunnelEndpoint), field("Project", f.project), field("AccessKey ID", f.accessId), field("AccessKey secret", f.accessKey), field("AccessKey environment variable", f.accessKeyEnv));
-  const sync = () => { pg.hidden = kind.value !== "postgresql"; od.hidden = kind.value !== "odps"; };
+  const description = input("description", d && d.description, { maxlength: 80 });
+  // one group of inputs per datasource type, drawn from the type's field table
+  const groups = kinds.map(k => {
+    const inputs = {};
+    const same = d && d.type === k.type;
+    const cells = k.fields.map(fd => {
+      const secret = fd.kind === "secret";
+      inputs[fd.key] = input(fd.key, secret || !same ? "" : d[fd.key], secret
+        ? { type: "password", autocomplete: "new-password", placeholder: same && d[fd.key + "Set"] ? "(set; blank keeps it)" : "" }
+        : { required: fd.required ? true : null });
+      return field(fd.label, inputs[fd.key], fd.help);
+    });
+    return { type: k.type, inputs, box: el("div", { class: "grid" }, ...cells) };
+  });
+  const sync = () => { for (const g of groups) g.box.hidden = g.type !== kind.value; };
   kind.addEventListener("change", sync); sync();
   const result = el("div");
-  const form = () => { const b = { type: kind.value }; for (const [k, c] of Object.entries(f)) b[k] = c.value; return b; };
+  const form = () => {
+    const b = { type: kind.value, description: description.value };
+    for (const g of groups) if (g.type === kind.value) for (const [k, c] of Object.entries(g.inputs)) b[k] = c.value;
+    return b;
+  };
   main.replaceChildren(el("h1", { text: d ? "Edit data source " + d.name : "Add data source" }),
-    el("section", {}, el("div", { class: "grid" }, field("Data source type", kind), field("Data source name", name, "letters, digits and _, starting with a letter or _, at most 60"), field("Description", f.description, "at most 80 characters")),
-      pg, od, result,
+    el("section", {}, el("div", { class: "grid" }, field("Data source type", kind), field("Data source name", name, "letters, digits and _, starting with a letter or _, at most 60"), field("Description", description, "at most 80 characters")),
+      ...groups.map(g => g.box), result,
       el("div", { class: "actions" },
         el("button", { class: "secondary", id: "test-form", text: "Test Connectivity", onclick: async () => {
           result.replaceChildren(msg("ok", "testing…"));
