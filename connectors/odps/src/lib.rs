@@ -16,7 +16,7 @@ pub use writer::OdpsWriterFactory;
 
 use std::sync::Arc;
 
-use ferry_core::connector::Connector;
+use ferry_core::connector::{as_is, Connector, Truncate, Wizard};
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
 
 /// The MaxCompute (ODPS) connector, as it describes itself to the engine.
@@ -36,4 +36,20 @@ pub static CONNECTOR: Connector = Connector {
     writer_ignored: config::WRITER_IGNORED,
     browse: Some(browse::open),
     datasource: Some(&config::DATASOURCE),
+    browse_paths: None,
+    wizard: Some(Wizard {
+        paths: false,
+        partitions: true,
+        filter: None,
+        split_key: false,
+        expressions: false,
+        quote: as_is,
+        sql_hooks: Some(("ODPS SQL", false)),
+        conflict: None,
+        truncate: Truncate::Flag { default: true },
+    }),
+    type_for_arrow: Some(|t| match wire::types::odps_type_for_arrow(t) {
+        Ok(t) => t.to_string(),
+        Err(e) => format!("({e})"),
+    }),
 };

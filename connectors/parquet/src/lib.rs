@@ -29,7 +29,7 @@ pub use writer::{ParquetWriter, ParquetWriterFactory};
 
 use std::sync::Arc;
 
-use ferry_core::connector::Connector;
+use ferry_core::connector::{as_is, Browser, Connector, Truncate, Wizard};
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
 
 /// The Parquet connector, as it describes itself to the engine.
@@ -49,4 +49,17 @@ pub static CONNECTOR: Connector = Connector {
     writer_ignored: config::WRITER_IGNORED,
     browse: None,
     datasource: None,
+    browse_paths: Some(|| -> Arc<dyn Browser> { Arc::new(FilesBrowser) }),
+    wizard: Some(Wizard {
+        paths: true,
+        partitions: false,
+        filter: Some(false),
+        split_key: false,
+        expressions: false,
+        quote: as_is,
+        sql_hooks: None,
+        conflict: None,
+        truncate: Truncate::WriteMode,
+    }),
+    type_for_arrow: None,
 };

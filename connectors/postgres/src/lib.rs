@@ -24,7 +24,7 @@ pub use types::{arrow_field, table_columns, PgColumn, PgScalar};
 
 use std::sync::Arc;
 
-use ferry_core::connector::Connector;
+use ferry_core::connector::{Conflict, Connector, Truncate, Wizard};
 use ferry_core::plugin::{ReaderFactory, WriterFactory};
 use serde_json::{Map, Value};
 
@@ -45,6 +45,35 @@ pub static CONNECTOR: Connector = Connector {
     writer_ignored: writer::config::IGNORED,
     browse: Some(browse::open),
     datasource: Some(&config::DATASOURCE),
+    browse_paths: None,
+    wizard: Some(Wizard {
+        paths: false,
+        partitions: false,
+        filter: Some(true),
+        split_key: true,
+        expressions: true,
+        quote: types::quote_ident,
+        sql_hooks: Some(("SQL", true)),
+        conflict: Some(Conflict {
+            modes: &[
+                ("insert", "Insert Into: a conflicting row is dirty data"),
+                ("ignore", "On Conflict Do Nothing: keep the existing row"),
+                (
+                    "update",
+                    "On Conflict Do Update: overwrite the existing row",
+                ),
+            ],
+            parse: |s| {
+                writer::config::ConflictMode::parse(s).map(|m| match m {
+                    writer::config::ConflictMode::Insert => "insert",
+                    writer::config::ConflictMode::Ignore => "ignore",
+                    writer::config::ConflictMode::Update => "update",
+                })
+            },
+        }),
+        truncate: Truncate::Flag { default: false },
+    }),
+    type_for_arrow: Some(types::pg_type_suggestion),
 };
 
 /// Whether a reader reads `querySql` (flat or in a `connection` entry), where `column`

@@ -354,6 +354,24 @@ pub fn pg_type_for_arrow(dt: &DataType) -> Option<String> {
     })
 }
 
+/// The column type ferry creates for an Arrow type ([`pg_type_for_arrow`]), and a
+/// suggestion for the types the writer has no mapping for (`ferry schema`).
+pub fn pg_type_suggestion(dt: &DataType) -> String {
+    if let Some(t) = pg_type_for_arrow(dt) {
+        return t;
+    }
+    match dt {
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+        DataType::Time64(_) => "time".into(),
+        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("{}[]", pg_type_suggestion(f.data_type()))
+        }
+        DataType::Struct(_) | DataType::Map(_, _) => "jsonb".into(),
+        other => format!("(no mapping for {other})"),
+    }
+}
+
 /// Quote an identifier when it needs it (`Name` → `"Name"`, `order` → `"order"`,
 /// `id` → `id`).
 pub fn quote_ident(name: &str) -> String {

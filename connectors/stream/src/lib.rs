@@ -39,4 +39,7 @@ pub static CONNECTOR: Connector = Connector {
     writer_ignored: writer::IGNORED,
     browse: None,
     datasource: None,
+    browse_paths: None,
+    wizard: None,
+    type_for_arrow: None,
 };

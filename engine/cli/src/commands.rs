@@ -286,7 +286,7 @@ enum DatasourceCmd {
 struct DatasourceAdd {
     /// Name: letters, digits and _, starting with a letter or _, at most 60 characters.
     name: String,
-    /// The connector whose datasource this is: postgresql (also hybriddb, adbpg, greenplum) or odps (maxcompute).
+    /// The datasource's type (the connectors' types are listed in the help).
     #[arg(long = "type")]
     kind: String,
     /// Description, at most 80 characters.
@@ -321,6 +321,15 @@ fn field_flags() -> BTreeMap<String, (&'static str, Vec<&'static str>, &'static 
 pub fn with_field_flags(cmd: clap::Command) -> clap::Command {
     cmd.mut_subcommand("datasource", |d| {
         d.mut_subcommand("add", |mut add| {
+            let kinds: Vec<String> = ferry_core::connector::datasource_kinds()
+                .map(|(c, k)| match k.aliases {
+                    [] => c.name.to_string(),
+                    a => format!("{} (also {})", c.name, a.join(", ")),
+                })
+                .collect();
+            add = add.mut_arg("kind", |a| {
+                a.help(format!("The datasource's type: {}.", kinds.join("; ")))
+            });
             for (flag, (key, who, help)) in field_flags() {
                 add = add.arg(
                     clap::Arg::new(key)
@@ -839,7 +848,9 @@ pub(crate) async fn preview_batches(
 ) -> Result<Vec<arrow::record_batch::RecordBatch>> {
     if is_path(target) {
         return match where_ {
-            None => Ok(vec![ferry_parquet::preview(target, limit)?]),
+            None => Ok(vec![
+                paths_browser()?.preview(target, None, None, limit).await?,
+            ]),
             Some(w) => {
                 let q = format!(
                     "SELECT * FROM '{}' WHERE {w} LIMIT {limit}",
@@ -885,61 +896,50 @@ async fn cmd_sql(a: SqlArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The browser on local paths (the Parquet connector's).
+fn paths_browser() -> Result<Arc<dyn ferry_core::connector::Browser>> {
+    ferry_core::connector::all()
+        .iter()
+        .find_map(|c| c.browse_paths)
+        .map(|open| open())
+        .ok_or_else(|| Error::config("no connector reads local files"))
+}
+
 async fn cmd_schema(a: SchemaArgs) -> Result<i32> {
-    let (schema, native): (arrow::datatypes::SchemaRef, Vec<String>) = if is_path(&a.target) {
-        let s = ferry_parquet::schema(&a.target)?;
-        let n = s
-            .fields()
-            .iter()
-            .map(|f| format!("parquet {}", f.data_type()))
-            .collect();
-        (s, n)
+    let shape = if is_path(&a.target) {
+        paths_browser()?.shape(&a.target).await?
     } else {
         let catalog = load_catalog(a.catalog.as_deref())?;
         let table = a.table.as_deref().ok_or_else(|| {
             Error::config(format!("--table is required for datasource {}", a.target))
         })?;
-        let shape = ferry_core::connector::browser(&a.target, catalog.get(&a.target)?)?
+        ferry_core::connector::browser(&a.target, catalog.get(&a.target)?)?
             .shape(table)
-            .await?;
-        (shape.schema, shape.native)
+            .await?
     };
-    println!(
-        "{:<24} {:<28} {:<36} {:<28} odps",
-        "column", "source type", "arrow", "postgresql"
-    );
-    for (f, n) in schema.fields().iter().zip(native) {
-        let pg = pg_type_for_arrow(f.data_type());
-        let odps = ferry_odps::wire::types::odps_type_for_arrow(f.data_type())
-            .map(|t| t.to_string())
-            .unwrap_or_else(|e| format!("({e})"));
-        println!(
-            "{:<24} {:<28} {:<36} {:<28} {}",
+    // one column per connector with typed columns: the type its writer creates
+    let typed: Vec<_> = ferry_core::connector::all()
+        .iter()
+        .filter_map(|c| c.type_for_arrow.map(|f| (c.name, f)))
+        .collect();
+    let mut header = format!("{:<24} {:<28} {:<36}", "column", "source type", "arrow");
+    for (name, _) in &typed {
+        header.push_str(&format!(" {name:<28}"));
+    }
+    println!("{}", header.trim_end());
+    for (f, n) in shape.schema.fields().iter().zip(shape.native) {
+        let mut line = format!(
+            "{:<24} {:<28} {:<36}",
             f.name(),
             n,
-            f.data_type().to_string(),
-            pg,
-            odps
+            f.data_type().to_string()
         );
+        for (_, to) in &typed {
+            line.push_str(&format!(" {:<28}", to(f.data_type())));
+        }
+        println!("{}", line.trim_end());
     }
     Ok(0)
-}
-
-/// The PostgreSQL column type ferry creates for an Arrow type (for `ferry schema`): the
-/// writer's mapping, and a suggestion for the types it has none for.
-fn pg_type_for_arrow(dt: &arrow::datatypes::DataType) -> String {
-    use arrow::datatypes::DataType as D;
-    if let Some(t) = ferry_postgres::types::pg_type_for_arrow(dt) {
-        return t;
-    }
-    match dt {
-        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("numeric({p},{s})"),
-        D::Time64(_) => "time".into(),
-        D::Interval(_) | D::Duration(_) => "interval".into(),
-        D::List(f) | D::LargeList(f) => format!("{}[]", pg_type_for_arrow(f.data_type())),
-        D::Struct(_) | D::Map(_, _) => "jsonb".into(),
-        other => format!("(no mapping for {other})"),
-    }
 }
 
 async fn cmd_odps(cmd: OdpsCmd) -> Result<i32> {

@@ -11,53 +11,59 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferry_core::catalog::Catalog;
-use ferry_core::connector::{self, Browser};
+use ferry_core::connector::{self, Browser, Truncate, Wizard};
 use ferry_core::{Error, Result};
-use ferry_postgres::types::quote_ident;
 use serde_json::{json, Map, Value};
 
 use super::prompt::Prompter;
 use super::NewArgs;
 
-/// The word that picks local Parquet files instead of a catalog datasource.
-pub const PARQUET: &str = "parquet";
-
-/// Which questions the wizard asks of an end (a `where` and a split key for PostgreSQL,
-/// partitions for MaxCompute, a path for Parquet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Postgres,
-    Odps,
-    Parquet,
-}
-
-/// One end of the job: a catalog datasource (or local Parquet files) and the connector's
-/// [`Browser`] on it.
+/// One end of the job: a catalog datasource (or a connector's local files) and the
+/// connector's [`Browser`] on it, with what the wizard asks of the connector.
 pub(crate) struct End {
-    kind: Kind,
+    spec: Wizard,
     plugin: &'static str,
     datasource: Option<String>,
     browser: Arc<dyn Browser>,
 }
 
 impl End {
+    /// The end called `name`: a connector with local files by its name (`parquet`), else
+    /// a catalog datasource.
     pub(crate) fn open(catalog: &Catalog, name: &str) -> Result<End> {
-        if name.eq_ignore_ascii_case(PARQUET) {
+        if let Some((c, spec, open)) =
+            connector::all()
+                .iter()
+                .find_map(|c| match (c.wizard, c.browse_paths) {
+                    (Some(w), Some(open)) if w.paths && c.name.eq_ignore_ascii_case(name) => {
+                        Some((c, w, open))
+                    }
+                    _ => None,
+                })
+        {
             return Ok(End {
-                kind: Kind::Parquet,
-                plugin: "parquet",
+                spec,
+                plugin: c.name,
                 datasource: None,
-                browser: Arc::new(ferry_parquet::FilesBrowser),
+                browser: open(),
             });
         }
         let ds = catalog.get(name)?;
+        let c = connector::by_name(ds.kind()).ok_or_else(|| {
+            Error::config(format!(
+                "datasource {name}: no connector for type {}",
+                ds.kind()
+            ))
+        })?;
+        let spec = c.wizard.ok_or_else(|| {
+            Error::config(format!(
+                "datasource {name}: the wizard does not write {} jobs; use ferry job template",
+                c.name
+            ))
+        })?;
         Ok(End {
-            kind: if ds.kind() == "odps" {
-                Kind::Odps
-            } else {
-                Kind::Postgres
-            },
-            plugin: connector::by_name(ds.kind()).map_or("?", |c| c.name),
+            spec,
+            plugin: c.name,
             datasource: Some(name.to_string()),
             browser: connector::browser(name, ds)?,
         })
@@ -124,9 +130,9 @@ async fn pick_table(
         end.tables(p).await
     };
     loop {
-        let table = match end.kind {
-            Kind::Parquet => p.text(flag, question, given, default)?,
-            _ => p.choose(
+        let table = match end.spec.paths {
+            true => p.text(flag, question, given, default)?,
+            false => p.choose(
                 flag,
                 question,
                 &table_options(&tables),
@@ -135,7 +141,7 @@ async fn pick_table(
                 true,
             )?,
         };
-        let what = format!("{} {table}", end.datasource().unwrap_or(PARQUET));
+        let what = format!("{} {table}", end.datasource().unwrap_or(end.plugin()));
         let err = match end.columns(&table).await {
             Ok((cols, keys)) if !cols.is_empty() => return Ok((table, cols, keys)),
             Ok(_) => Error::schema(format!("{what}: no columns")),
@@ -205,13 +211,19 @@ fn table_options(tables: &[String]) -> Vec<(String, String)> {
     tables.iter().map(|t| (t.clone(), String::new())).collect()
 }
 
-/// The datasource choices: every catalog entry, then local Parquet files.
-fn datasource_options(catalog: &Catalog) -> Vec<(String, String)> {
+/// The datasource choices: every catalog entry whose connector the wizard writes, then
+/// each connector of local files (`parquet`).
+pub(crate) fn datasource_options(catalog: &Catalog) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = catalog
         .iter()
+        .filter(|(_, d)| connector::by_name(d.kind()).is_some_and(|c| c.wizard.is_some()))
         .map(|(n, d)| (n.to_string(), format!("({})", d.kind())))
         .collect();
-    v.push((PARQUET.to_string(), "(local Parquet files)".to_string()));
+    for c in connector::all() {
+        if c.browse_paths.is_some() && c.wizard.is_some_and(|w| w.paths) {
+            v.push((c.name.to_string(), format!("(local {})", c.title)));
+        }
+    }
     v
 }
 
@@ -276,16 +288,16 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         p,
         &source,
         "--table",
-        &match source.kind {
-            Kind::Parquet => "Source Parquet path (file, folder or glob)".to_string(),
-            _ => format!("Source table on {from}"),
+        &match source.spec.paths {
+            true => format!("Source {} path (file, folder or glob)", source.plugin()),
+            false => format!("Source table on {from}"),
         },
         a.table.as_deref(),
         None,
     )
     .await?;
-    let source_partition = match source.kind {
-        Kind::Odps if !source_keys.is_empty() => p.optional(
+    let source_partition = match source.spec.partitions {
+        true if !source_keys.is_empty() => p.optional(
             "--source-partition",
             &format!(
                 "Source partition of {source_table} (keys {})",
@@ -328,14 +340,12 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                 .join(", ")
         ));
     }
-    let where_ = match source.kind {
-        Kind::Postgres | Kind::Parquet => {
-            p.optional("--where", "Filter (where)", a.where_.as_deref(), None)?
-        }
-        Kind::Odps => None,
+    let where_ = match source.spec.filter {
+        Some(_) => p.optional("--where", "Filter (where)", a.where_.as_deref(), None)?,
+        None => None,
     };
-    let split_pk = match source.kind {
-        Kind::Postgres => {
+    let split_pk = match source.spec.split_key {
+        true => {
             let pk = source.split_key(&source_table).await.unwrap_or(None);
             if let (Some(k), true) = (&pk, p.interactive()) {
                 p.say(&format!(
@@ -363,8 +373,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         false,
     )?;
     let target = End::open(&catalog, &to)?;
-    let (target_table, target_cols, target_keys) = match target.kind {
-        Kind::Parquet => {
+    let (target_table, target_cols, target_keys) = match target.spec.paths {
+        true => {
             let d = format!(
                 "staged/{}",
                 default_out(&source_table, "x")
@@ -373,14 +383,14 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             );
             let folder = p.text(
                 "--target-table",
-                "Target folder for the Parquet files",
+                &format!("Target folder for the {}", target.plugin()),
                 a.target_table.as_deref(),
                 Some(&d),
             )?;
-            // Parquet files take the source's columns and names
+            // files take the source's columns and names
             (folder, source_cols.clone(), Vec::new())
         }
-        _ => {
+        false => {
             pick_table(
                 p,
                 &target,
@@ -392,8 +402,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             .await?
         }
     };
-    let partition = match target.kind {
-        Kind::Odps if !target_keys.is_empty() => Some(p.text(
+    let partition = match target.spec.partitions {
+        true if !target_keys.is_empty() => Some(p.text(
             "--partition",
             &format!(
                 "Target partition of {target_table} (keys {})",
@@ -402,7 +412,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             a.partition.as_deref(),
             bizdate_partition(&target_keys, false).as_deref(),
         )?),
-        Kind::Odps => {
+        true => {
             if let Some(part) = &a.partition {
                 return Err(Error::config(format!(
                     "--partition {part}: {target_table} is not partitioned"
@@ -410,7 +420,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             }
             None
         }
-        _ => None,
+        false => None,
     };
 
     // 3. the field mapping
@@ -449,10 +459,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         "hand" => Mapping::Hand,
         _ => Mapping::Name,
     };
-    let quote_source = |name: &str| match source.kind {
-        Kind::Postgres => quote_ident(name),
-        _ => name.to_string(),
-    };
+    let quote_source = |name: &str| (source.spec.quote)(name);
     let find_source = |name: &str| {
         source_cols
             .iter()
@@ -540,7 +547,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                     }
                 }
             }
-            if !matches!(source.kind, Kind::Postgres) {
+            if !source.spec.expressions {
                 for (t, e) in &pairs {
                     if !is_constant(e) && find_source(e).is_none() {
                         return Err(Error::config(format!(
@@ -566,14 +573,9 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
 
     // 4. the writer's options
     p.heading("4/6 Target options");
-    let (pre_sql, post_sql) = match target.kind {
-        Kind::Parquet => (Vec::new(), Vec::new()),
-        _ => {
-            let what = if matches!(target.kind, Kind::Odps) {
-                "ODPS SQL"
-            } else {
-                "SQL"
-            };
+    let (pre_sql, post_sql) = match target.spec.sql_hooks {
+        None => (Vec::new(), Vec::new()),
+        Some((what, _)) => {
             let pre = if a.pre_sql.is_empty() {
                 p.optional(
                     "--pre-sql",
@@ -601,43 +603,28 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             (pre, post)
         }
     };
-    let conflict = match target.kind {
-        Kind::Postgres => {
-            let options = vec![
-                (
-                    "insert".to_string(),
-                    "Insert Into: a conflicting row is dirty data".to_string(),
-                ),
-                (
-                    "ignore".to_string(),
-                    "On Conflict Do Nothing: keep the existing row".to_string(),
-                ),
-                (
-                    "update".to_string(),
-                    "On Conflict Do Update: overwrite the existing row".to_string(),
-                ),
-            ];
-            let given = a.conflict.as_deref().map(|c| {
-                match ferry_postgres::writer::config::ConflictMode::parse(c) {
-                    Some(ferry_postgres::writer::config::ConflictMode::Insert) => "insert",
-                    Some(ferry_postgres::writer::config::ConflictMode::Ignore) => "ignore",
-                    Some(ferry_postgres::writer::config::ConflictMode::Update) => "update",
-                    None => c,
-                }
-            });
+    let conflict = match target.spec.conflict {
+        Some(modes) => {
+            let options: Vec<(String, String)> = modes
+                .modes
+                .iter()
+                .map(|(m, text)| (m.to_string(), text.to_string()))
+                .collect();
+            let given = a.conflict.as_deref().map(|c| (modes.parse)(c).unwrap_or(c));
             Some(p.choose(
                 "--conflict",
                 "Primary key conflict",
                 &options,
                 given,
-                Some("insert"),
+                modes.modes.first().map(|(m, _)| *m),
                 false,
             )?)
         }
-        _ => {
+        None => {
             if let Some(c) = &a.conflict {
                 return Err(Error::config(format!(
-                    "--conflict {c}: only a PostgreSQL target has a conflict mode"
+                    "--conflict {c}: a {} target has no conflict mode",
+                    target.plugin()
                 )));
             }
             None
@@ -645,13 +632,18 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     };
     let truncate = p.confirm(
         "--truncate",
-        match target.kind {
-            Kind::Odps if partition.is_some() => "Empty the target partition first (truncate)?",
-            Kind::Parquet => "Replace the files written before (writeMode truncate)?",
-            _ => "Empty the target table first (truncate)?",
+        match target.spec.truncate {
+            Truncate::WriteMode => "Replace the files written before (writeMode truncate)?",
+            Truncate::Flag { .. } if partition.is_some() => {
+                "Empty the target partition first (truncate)?"
+            }
+            Truncate::Flag { .. } => "Empty the target table first (truncate)?",
         },
         a.truncate,
-        !matches!(target.kind, Kind::Postgres),
+        match target.spec.truncate {
+            Truncate::WriteMode => true,
+            Truncate::Flag { default } => default,
+        },
     )?;
 
     // 5. channel control
@@ -686,14 +678,8 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     if let Some(ds) = source.datasource() {
         reader.insert("datasource".into(), json!(ds));
     }
-    match source.kind {
-        Kind::Parquet => {
-            reader.insert("path".into(), json!(source_table));
-        }
-        _ => {
-            reader.insert("table".into(), json!(source_table));
-        }
-    }
+    let table_key = if source.spec.paths { "path" } else { "table" };
+    reader.insert(table_key.into(), json!(source_table));
     if let Some(part) = &source_partition {
         reader.insert("partition".into(), json!(part));
     }
@@ -701,14 +687,16 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         "column".into(),
         json!(pairs.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()),
     );
-    if matches!(source.kind, Kind::Postgres | Kind::Parquet) {
-        if let Some(w) = &where_ {
+    match (&where_, source.spec.filter) {
+        (Some(w), Some(_)) => {
             reader.insert("where".into(), json!(w));
-        } else if matches!(source.kind, Kind::Postgres) {
+        }
+        (None, Some(true)) => {
             reader.insert("where".into(), json!(""));
         }
+        _ => {}
     }
-    if matches!(source.kind, Kind::Postgres) {
+    if source.spec.split_key {
         reader.insert(
             "splitPk".into(),
             json!(split_pk.clone().unwrap_or_default()),
@@ -720,38 +708,31 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         writer.insert("datasource".into(), json!(ds));
     }
     let target_names: Vec<String> = pairs.iter().map(|(t, _)| t.clone()).collect();
-    match target.kind {
-        Kind::Parquet => {
-            writer.insert("path".into(), json!(target_table));
-            writer.insert("column".into(), json!(target_names));
+    let table_key = if target.spec.paths { "path" } else { "table" };
+    writer.insert(table_key.into(), json!(target_table));
+    if let Some(part) = &partition {
+        writer.insert("partition".into(), json!(part));
+    }
+    writer.insert("column".into(), json!(target_names));
+    if let Some((_, always)) = target.spec.sql_hooks {
+        if always || !pre_sql.is_empty() {
+            writer.insert("preSql".into(), json!(pre_sql));
+        }
+        if always || !post_sql.is_empty() {
+            writer.insert("postSql".into(), json!(post_sql));
+        }
+    }
+    if let Some(mode) = &conflict {
+        writer.insert("writeMode".into(), json!(mode));
+    }
+    match target.spec.truncate {
+        Truncate::WriteMode => {
             writer.insert(
                 "writeMode".into(),
                 json!(if truncate { "truncate" } else { "append" }),
             );
         }
-        Kind::Odps => {
-            writer.insert("table".into(), json!(target_table));
-            if let Some(part) = &partition {
-                writer.insert("partition".into(), json!(part));
-            }
-            writer.insert("column".into(), json!(target_names));
-            writer.insert("truncate".into(), json!(truncate));
-            if !pre_sql.is_empty() {
-                writer.insert("preSql".into(), json!(pre_sql));
-            }
-            if !post_sql.is_empty() {
-                writer.insert("postSql".into(), json!(post_sql));
-            }
-        }
-        Kind::Postgres => {
-            writer.insert("table".into(), json!(target_table));
-            writer.insert("column".into(), json!(target_names));
-            writer.insert("preSql".into(), json!(pre_sql));
-            writer.insert("postSql".into(), json!(post_sql));
-            writer.insert(
-                "writeMode".into(),
-                json!(conflict.as_deref().unwrap_or("insert")),
-            );
+        Truncate::Flag { .. } => {
             writer.insert("truncate".into(), json!(truncate));
         }
     }
@@ -832,9 +813,6 @@ mod tests {
     #[test]
     fn identifiers_are_quoted_only_when_needed() {
         ferry_connectors::install();
-        assert_eq!(quote_ident("id"), "id");
-        assert_eq!(quote_ident("Name"), "\"Name\"");
-        assert_eq!(quote_ident("order"), "\"order\"");
         assert!(is_constant("'abc'") && is_constant("123") && !is_constant("name"));
         assert_eq!(
             default_out("public.person", "hpg"),

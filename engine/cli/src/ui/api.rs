@@ -428,6 +428,20 @@ fn lines(v: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The wizard's choices of source and target: the catalog's datasources the wizard writes
+/// jobs for, then the connectors of local files (`files: true`).
+pub async fn wizard_ends(State(ui): St) -> ApiResult {
+    let c = ui.catalog()?;
+    let ends: Vec<Value> = crate::job_cmd::wizard::datasource_options(&c)
+        .into_iter()
+        .map(|(name, note)| {
+            let files = c.get(&name).is_err();
+            json!({ "name": name, "note": note, "files": files })
+        })
+        .collect();
+    Ok(ok(json!({ "ends": ends })))
+}
+
 /// `ferry job new --yes` with the form's answers: the job JSON text and a file name.
 pub async fn wizard(State(ui): St, b: Bytes) -> ApiResult {
     let f: WizardForm = body(&b)?;

@@ -150,6 +150,7 @@ fn router(ui: Arc<Ui>) -> Router {
         .route("/api/preview", post(api::preview))
         .route("/api/sql", post(api::sql))
         .route("/api/wizard", post(api::wizard))
+        .route("/api/wizard/ends", get(api::wizard_ends))
         .route("/api/validate", post(api::validate))
         .route("/api/jobs", get(api::jobs))
         .route("/api/jobs/{file}", get(api::job_get).put(api::job_put))

@@ -107,3 +107,4 @@ impl Drop for OdpsServer {
         let _ = self.child.wait();
     }
 }
+pub mod cli_docs;

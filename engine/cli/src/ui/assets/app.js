@@ -146,9 +146,10 @@ async function sourceForm(d) {
 // ------------------------------------------------------------------ wizard
 async function viewWizard() {
   main.replaceChildren(el("h1", { text: "New job" }));
-  let sources = [];
-  try { sources = (await api("GET", "/api/datasources")).datasources; } catch (e) { main.append(msg("err", e.message)); }
-  const dsOptions = [["", "(choose)"], ...sources.map(s => [s.name, s.name + " (" + s.type + ")"]), ["parquet", "parquet (local files)"]];
+  let ends = [];
+  try { ends = (await api("GET", "/api/wizard/ends")).ends; } catch (e) { main.append(msg("err", e.message)); }
+  const dsOptions = [["", "(choose)"], ...ends.map(s => [s.name, s.name + " " + s.note])];
+  const files = new Set(ends.filter(s => s.files).map(s => s.name));
   const w = {
     from: select("from", dsOptions, ""), table: input("table", "", { list: "src-tables" }), sourcePartition: input("sourcePartition", "", { placeholder: "pt=${bdp.system.bizdate}" }),
     where: input("where", ""), splitPk: input("splitPk", ""),
@@ -165,12 +166,12 @@ async function viewWizard() {
   const srcCols = el("div"), dstCols = el("div"), previewBox = el("div"), mapHint = el("div");
   const loadTables = async (sel, list) => {
     list.replaceChildren();
-    if (!sel.value || sel.value === "parquet") return;
+    if (!sel.value || files.has(sel.value)) return;
     try { for (const t of (await api("GET", "/api/datasources/" + encodeURIComponent(sel.value) + "/tables")).tables) list.append(el("option", { value: t })); } catch (_) { /* type the name */ }
   };
   const loadCols = async (sel, table, box, source) => {
     box.replaceChildren();
-    if (!sel.value || !table.value || sel.value === "parquet") return;
+    if (!sel.value || !table.value || files.has(sel.value)) return;
     try {
       const c = await api("GET", "/api/datasources/" + encodeURIComponent(sel.value) + "/columns?table=" + encodeURIComponent(table.value));
       box.append(dataTable({ columns: [{ name: "column" }, { name: "type" }], rows: c.columns.map(x => [x.name, x.type || "Unrecognized"]) }, (source ? "source" : "target") + " columns" + (c.partitionKeys.length ? "; partition keys: " + c.partitionKeys.join(", ") : "")));

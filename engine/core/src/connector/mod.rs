@@ -15,8 +15,11 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::catalog::Datasource;
+
+mod wizard;
 use crate::plugin::{ReaderFactory, WriterFactory};
 use crate::{Error, Result};
+pub use wizard::{as_is, Conflict, Truncate, Wizard};
 
 /// Opens a [`Browser`] on a catalog datasource of the connector's kind (name, entry).
 pub type BrowseFn = fn(&str, &Datasource) -> Result<Arc<dyn Browser>>;
@@ -62,6 +65,15 @@ pub struct Connector {
     /// The catalog datasources of this connector's type (`"type": "postgresql"`), when it
     /// has them.
     pub datasource: Option<&'static DatasourceKind>,
+    /// A [`Browser`] on paths of this machine (a file, a folder or a glob stands for the
+    /// table), for connectors whose data is files: the wizard, `ferry preview` and
+    /// `ferry schema` of a path.
+    pub browse_paths: Option<fn() -> Arc<dyn Browser>>,
+    /// What the job wizard asks and writes for it; `None`: the wizard does not offer it.
+    pub wizard: Option<Wizard>,
+    /// The column type its writer creates or expects for an Arrow type, in its own words,
+    /// for `ferry schema` (`None`: it has no typed columns).
+    pub type_for_arrow: Option<fn(&arrow::datatypes::DataType) -> String>,
 }
 
 /// A kind of catalog datasource: the fields `ferry datasource add`, the console's form
@@ -443,6 +455,9 @@ pub(crate) fn install_for_tests() {
             writer_ignored: &[],
             browse: None,
             datasource: None,
+            browse_paths: None,
+            wizard: None,
+            type_for_arrow: None,
         }
     }
     static PG: DatasourceKind = DatasourceKind {
