@@ -721,7 +721,8 @@ impl CopyDecoder {
                             self.context,
                             self.rows_total + 1,
                             self.names[i]
-                        )));
+                        ))
+                        .at_column(&self.names[i]));
                     }
                 }
             }

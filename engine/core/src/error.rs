@@ -50,6 +50,66 @@ pub enum Error {
     /// A bug in ferry.
     #[error("internal error (this is a bug in ferry): {0}")]
     Internal(String),
+    /// An error with where it happened: the connector, split and column, around the
+    /// error itself (its [`std::error::Error::source`]). It reads as the error's own
+    /// message with the split and column put in front where the message does not name
+    /// them already; its class, exit code and retry hint are the inner error's.
+    #[error("{}", located(at, source))]
+    At {
+        /// Where.
+        at: Box<Location>,
+        /// What.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// Where an error happened, as far as ferry knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    /// The connector and its role (`postgresql writer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// The split's index in the plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<usize>,
+    /// The split's description (`id >= 1 AND id < 26`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_description: Option<String>,
+    /// The column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+}
+
+impl Location {
+    /// Fill what `self` does not know from `other`.
+    fn or(mut self, other: &Location) -> Location {
+        self.connector = self.connector.or_else(|| other.connector.clone());
+        if self.split.is_none() {
+            self.split = other.split;
+            self.split_description = other.split_description.clone();
+        }
+        self.column = self.column.or_else(|| other.column.clone());
+        self
+    }
+}
+
+/// The one-line message of [`Error::At`]: today's message, with the split and the column
+/// in front when it does not name them.
+fn located(at: &Location, source: &Error) -> String {
+    let inner = source.to_string();
+    let mut out = String::new();
+    if let (Some(i), Some(d)) = (at.split, &at.split_description) {
+        if !inner.contains(d.as_str()) {
+            out.push_str(&format!("split {i} ({d}): "));
+        }
+    }
+    if let Some(c) = &at.column {
+        if !inner.contains(c.as_str()) {
+            out.push_str(&format!("column {c}: "));
+        }
+    }
+    out + &inner
 }
 
 impl Error {
@@ -102,7 +162,7 @@ impl Error {
     /// dirty-record limit, cancel — is never retried.
     pub fn retry_hint(&self) -> bool {
         use std::io::ErrorKind as K;
-        match self {
+        match self.root() {
             Error::Remote { retryable, .. } => *retryable,
             Error::Io { source, .. } => matches!(
                 source.kind(),
@@ -120,7 +180,7 @@ impl Error {
 
     /// Process exit code for this error: 2 for usage and configuration mistakes, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
-        match self {
+        match self.root() {
             Error::Config(_) => 2,
             _ => 1,
         }
@@ -144,7 +204,71 @@ impl Error {
             Error::ErrorLimit(m) => Error::ErrorLimit(format!("{ctx}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{ctx}: {m}")),
             Error::Cancelled => Error::Cancelled,
+            Error::At { at, source } => Error::At {
+                at,
+                source: Box::new(source.context(ctx)),
+            },
         }
+    }
+
+    /// The error itself, without where it happened: match on this for its class.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::At { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// Where it happened, as far as known (empty when nothing is).
+    pub fn location(&self) -> Location {
+        match self {
+            Error::At { at, source } => (**at).clone().or(&source.location()),
+            _ => Location::default(),
+        }
+    }
+
+    fn locate(self, f: impl FnOnce(&mut Location)) -> Error {
+        match self {
+            Error::At { mut at, source } => {
+                f(&mut at);
+                Error::At { at, source }
+            }
+            Error::Cancelled => Error::Cancelled,
+            other => {
+                let mut at = Box::<Location>::default();
+                f(&mut at);
+                Error::At {
+                    at,
+                    source: Box::new(other),
+                }
+            }
+        }
+    }
+
+    /// The same error, known to have happened in `connector` playing `role`
+    /// (`postgresql`, `writer`); a connector already named stays.
+    pub fn at_connector(self, connector: &str, role: &str) -> Error {
+        self.locate(|at| {
+            at.connector
+                .get_or_insert_with(|| format!("{connector} {role}"));
+        })
+    }
+
+    /// The same error, known to have happened in split `index` (`description`).
+    pub fn at_split(self, index: usize, description: &str) -> Error {
+        self.locate(|at| {
+            if at.split.is_none() {
+                at.split = Some(index);
+                at.split_description = Some(description.to_string());
+            }
+        })
+    }
+
+    /// The same error, known to concern column `name`.
+    pub fn at_column(self, name: &str) -> Error {
+        self.locate(|at| {
+            at.column.get_or_insert_with(|| name.to_string());
+        })
     }
 }
 
@@ -177,6 +301,40 @@ mod tests {
             &["hunter2", ""],
         );
         assert_eq!(r, "postgres://u:***@h/db failed: ***");
+    }
+
+    #[test]
+    fn located_errors_keep_their_class_and_read_as_before() {
+        let e = Error::transient("connection reset")
+            .at_column("price")
+            .at_split(3, "id >= 1 AND id < 26")
+            .at_connector("postgresql", "writer");
+        assert_eq!(
+            e.to_string(),
+            "split 3 (id >= 1 AND id < 26): column price: connection reset"
+        );
+        assert!(e.retry_hint());
+        assert_eq!(e.exit_code(), 1);
+        assert!(matches!(e.root(), Error::Remote { .. }));
+        let at = e.location();
+        assert_eq!(at.connector.as_deref(), Some("postgresql writer"));
+        assert_eq!((at.split, at.column.as_deref()), (Some(3), Some("price")));
+        // the source chain: the located error, then the error itself
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection reset"));
+        // a message that names the split already is not prefixed twice
+        let e =
+            Error::data("split 3 (id >= 1 AND id < 26): bad").at_split(3, "id >= 1 AND id < 26");
+        assert_eq!(e.to_string(), "split 3 (id >= 1 AND id < 26): bad");
+        assert_eq!(
+            e.context("attempt 2 of 3").to_string(),
+            "attempt 2 of 3: split 3 (id >= 1 AND id < 26): bad"
+        );
+        assert_eq!(Error::config("x").at_split(0, "all").exit_code(), 2);
+        assert!(matches!(
+            Error::Cancelled.at_split(0, "all"),
+            Error::Cancelled
+        ));
     }
 
     #[test]

@@ -268,6 +268,7 @@ pub async fn run_job(
         }
         Err(e) => {
             summary.error = Some(e.to_string());
+            summary.error_at = Some(e.location()).filter(|l| *l != Default::default());
             (summary, Some(e))
         }
     }
@@ -574,6 +575,7 @@ async fn run_planned(
             receipts: Arc::clone(&receipts),
             state: state.clone(),
             alive: alive.clone(),
+            plugins: Arc::new((job.reader.plugin.to_string(), job.writer.plugin.to_string())),
         };
         workers.spawn(worker.run());
     }
@@ -725,6 +727,8 @@ struct Worker {
     receipts: Arc<Mutex<Vec<Receipt>>>,
     state: Option<Arc<RunDir>>,
     alive: mpsc::Sender<()>,
+    /// The reader's and the writer's plugin names, for where an error happened.
+    plugins: Arc<(String, String)>,
 }
 
 /// What a producer task needs: shared with the worker, cloned per attempt.
@@ -738,6 +742,8 @@ struct Producer {
     dirty: DirtyCollector,
     opts: RunOptions,
     _alive: mpsc::Sender<()>,
+    /// The reader's plugin name, for where an error happened.
+    reader_name: String,
 }
 
 impl Worker {
@@ -819,21 +825,14 @@ impl Worker {
             };
             let what = format!("split {} ({})", split.index, split.description);
             // Name the split once (readers often name it already).
-            let err = if err.to_string().contains(&split.description) {
-                err
-            } else {
-                err.context(&what)
-            };
+            let err = err.at_split(split.index, &split.description);
             if !err.retry_hint() {
                 let _ = scope.seal();
                 return Err(err);
             }
             let Some(wait) = waits.next() else {
                 let _ = scope.seal();
-                return Err(err.context(format!(
-                    "{what}: attempt {attempt} of {}",
-                    self.retry.attempts
-                )));
+                return Err(err.context(format!("attempt {attempt} of {}", self.retry.attempts)));
             };
             // Take the attempt back: its counts, its dirty records, its partial output.
             tally.withdraw(&self.counters);
@@ -858,7 +857,8 @@ impl Worker {
         scope: &DirtyCollector,
         tally: &Arc<Tally>,
     ) -> Result<Receipt> {
-        sink.begin(split).await?;
+        let writer_at = |e: Error| e.at_connector(&self.plugins.1, "writer");
+        sink.begin(split).await.map_err(writer_at)?;
         let (tx, mut rx) = mpsc::channel::<RecordBatch>(self.opts.queue_depth.max(1));
         let producer = Producer {
             reader: Arc::clone(&self.reader),
@@ -870,6 +870,7 @@ impl Worker {
             dirty: scope.clone(),
             opts: self.opts.clone(),
             _alive: self.alive.clone(),
+            reader_name: self.plugins.0.clone(),
         };
         let task = {
             let split = split.clone();
@@ -887,7 +888,7 @@ impl Worker {
                     Tally::add(&self.counters.written, &tally.written, n);
                 }
                 Err(e) => {
-                    write_err = Some(e);
+                    write_err = Some(writer_at(e));
                     break;
                 }
             }
@@ -909,7 +910,7 @@ impl Worker {
         };
         produced?;
         let t = Instant::now();
-        let receipt = sink.end().await?;
+        let receipt = sink.end().await.map_err(writer_at)?;
         // Rows a streaming sink confirmed only at the end of the split.
         Tally::add(
             &self.counters.written,
@@ -928,7 +929,12 @@ impl Producer {
         let mut rechunker =
             Rechunker::new(Arc::clone(&self.target), self.opts.write_batch_rows.max(1))
                 .with_max_bytes(self.opts.write_batch_bytes.max(1));
-        let mut stream = self.reader.read(split, self.opts.read).await?;
+        let reader_at = |e: Error| e.at_connector(&self.reader_name, "reader");
+        let mut stream = self
+            .reader
+            .read(split, self.opts.read)
+            .await
+            .map_err(reader_at)?;
         let mut row: u64 = 0;
         loop {
             let t = Instant::now();
@@ -938,7 +944,7 @@ impl Producer {
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             let batch = match next {
                 None => break,
-                Some(b) => b?,
+                Some(b) => b.map_err(reader_at)?,
             };
             let n = batch.num_rows() as u64;
             let bytes = batch_bytes(&batch) as u64;

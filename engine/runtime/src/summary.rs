@@ -55,6 +55,10 @@ pub struct Summary {
     /// The error, when the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the error happened, as far as known: `connector` (`postgresql writer`),
+    /// `split`, `split_description`, `column`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_at: Option<ferry_core::error::Location>,
     /// Share of time channels spent reading (incl. transform) vs waiting on the writer.
     pub read_secs: f64,
     /// Seconds spent in the transform, summed over channels.
@@ -136,6 +140,9 @@ impl fmt::Display for Summary {
         }
         if let Some(e) = &self.error {
             writeln!(f, "Error                 : {e}")?;
+        }
+        if let Some(c) = self.error_at.as_ref().and_then(|a| a.connector.as_ref()) {
+            writeln!(f, "Error in              : {c}")?;
         }
         Ok(())
     }

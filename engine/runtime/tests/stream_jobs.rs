@@ -297,7 +297,7 @@ async fn error_limit_record_fails_and_aborts() {
     };
     let (s, err) = run_job(&job(20_000, 2, settings), &plugins, &ctx(2), &quiet()).await;
     let err = err.expect("errorLimit.record = 5 must fail the job");
-    assert!(matches!(err, Error::ErrorLimit(_)), "{err}");
+    assert!(matches!(err.root(), Error::ErrorLimit(_)), "{err}");
     assert_eq!(err.exit_code(), 1);
     assert_eq!(s.status, "failed");
     assert!(!committed.load(Ordering::SeqCst));
@@ -316,7 +316,10 @@ async fn error_limit_percentage_is_checked_at_the_end() {
         ..Default::default()
     };
     let (_, err) = run_job(&job(50_000, 1, tight), &plugins, &ctx(1), &quiet()).await;
-    assert!(matches!(err, Some(Error::ErrorLimit(_))), "{err:?}");
+    assert!(
+        matches!(err.as_ref().map(Error::root), Some(Error::ErrorLimit(_))),
+        "{err:?}"
+    );
     assert!(
         !committed.load(Ordering::SeqCst),
         "over the limit: nothing committed"
@@ -348,6 +351,18 @@ async fn a_failing_writer_aborts_the_job() {
     .await;
     let err = err.expect("writer failure fails the job");
     assert!(err.to_string().contains("target went away"), "{err}");
+    // where: the writer, and the split it was writing
+    let at = s.error_at.clone().expect("the summary says where");
+    assert_eq!(at.connector.as_deref(), Some("stream writer"), "{at:?}");
+    assert!(
+        at.split.is_some() && at.split_description.is_some(),
+        "{at:?}"
+    );
+    assert_eq!(at, err.location());
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| s.to_string().contains("target went away")),
+        "the error itself is the source of the located one"
+    );
     assert_eq!(s.retries, 0, "not transient: never retried");
     assert_eq!(s.status, "failed");
     assert!(!committed.load(Ordering::SeqCst));

@@ -62,7 +62,7 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self.0 {
+        let status = match self.0.root() {
             Error::Config(_) => StatusCode::BAD_REQUEST,
             Error::Schema(_) | Error::Data(_) | Error::ErrorLimit(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
