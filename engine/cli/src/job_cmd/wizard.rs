@@ -263,6 +263,41 @@ pub async fn run(a: NewArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// What step 1 settles: the source, its table (columns and partition keys), partition,
+/// filter and split key.
+struct SourceAnswers {
+    end: End,
+    table: String,
+    cols: Vec<(String, String)>,
+    keys: Vec<String>,
+    partition: Option<String>,
+    where_: Option<String>,
+    split_pk: Option<String>,
+}
+
+/// What step 2 settles: the target, its table (or folder), columns and partition.
+struct TargetAnswers {
+    end: End,
+    table: String,
+    cols: Vec<(String, String)>,
+    partition: Option<String>,
+}
+
+/// What step 4 settles: the target's SQL hooks, conflict mode and truncate.
+struct TargetOptions {
+    pre_sql: Vec<String>,
+    post_sql: Vec<String>,
+    conflict: Option<String>,
+    truncate: bool,
+}
+
+/// What step 5 settles: channels, rate cap and dirty-record limit.
+struct Channels {
+    concurrent: u64,
+    mbps: Option<f64>,
+    error_limit: Option<u64>,
+}
+
 /// Steps 1 to 5 of the wizard: the questions (answered by `a`'s flags, defaults or the
 /// terminal), then the job as DataWorks v1 (or DataX) JSON text, checked to parse, and the
 /// file name it is saved under by default. `ferry ui` calls this with `yes` set.
@@ -271,19 +306,33 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     if p.interactive() {
         p.say("The job wizard: answer each question; Enter takes the [default]. Every question also has a flag (see --help).\n");
     }
-
-    // 1. the source
-    p.heading("1/6 Source");
     let ds_options = datasource_options(&catalog);
+    let source = source_step(a, p, &catalog, &ds_options).await?;
+    let target = target_step(a, p, &catalog, &ds_options, &source).await?;
+    let pairs = mapping_step(a, p, &source, &target)?;
+    let options = target_options_step(a, p, &target)?;
+    let channels = channels_step(a, p)?;
+    let text = job_text(a, &source, &target, &pairs, &options, &channels)?;
+    Ok((text, default_out(&source.table, &target.table)))
+}
+
+/// Step 1: the source.
+async fn source_step(
+    a: &NewArgs,
+    p: &Prompter,
+    catalog: &Catalog,
+    ds_options: &[(String, String)],
+) -> Result<SourceAnswers> {
+    p.heading("1/6 Source");
     let from = p.choose(
         "--from",
         "Source datasource",
-        &ds_options,
+        ds_options,
         a.from.as_deref(),
         None,
         false,
     )?;
-    let source = End::open(&catalog, &from)?;
+    let source = End::open(catalog, &from)?;
     let (source_table, source_cols, source_keys) = pick_table(
         p,
         &source,
@@ -361,23 +410,41 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         }
         _ => None,
     };
+    Ok(SourceAnswers {
+        end: source,
+        table: source_table,
+        cols: source_cols,
+        keys: source_keys,
+        partition: source_partition,
+        where_,
+        split_pk,
+    })
+}
 
-    // 2. the target
+/// Step 2: the target.
+async fn target_step(
+    a: &NewArgs,
+    p: &Prompter,
+    catalog: &Catalog,
+    ds_options: &[(String, String)],
+    src: &SourceAnswers,
+) -> Result<TargetAnswers> {
+    let (source_table, source_cols) = (&src.table, &src.cols);
     p.heading("2/6 Target");
     let to = p.choose(
         "--to",
         "Target datasource",
-        &ds_options,
+        ds_options,
         a.to.as_deref(),
         None,
         false,
     )?;
-    let target = End::open(&catalog, &to)?;
+    let target = End::open(catalog, &to)?;
     let (target_table, target_cols, target_keys) = match target.spec.paths {
         true => {
             let d = format!(
                 "staged/{}",
-                default_out(&source_table, "x")
+                default_out(source_table, "x")
                     .to_string_lossy()
                     .trim_end_matches("_to_x.json")
             );
@@ -422,8 +489,24 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         }
         false => None,
     };
+    Ok(TargetAnswers {
+        end: target,
+        table: target_table,
+        cols: target_cols,
+        partition,
+    })
+}
 
-    // 3. the field mapping
+/// Step 3: the field mapping, as (target column, source expression) pairs.
+fn mapping_step(
+    a: &NewArgs,
+    p: &Prompter,
+    src: &SourceAnswers,
+    dst: &TargetAnswers,
+) -> Result<Vec<(String, String)>> {
+    let (source, source_table, source_cols, source_keys) =
+        (&src.end, &src.table, &src.cols, &src.keys);
+    let (target_table, target_cols) = (&dst.table, &dst.cols);
     p.heading("3/6 Field mapping");
     let mapping_given = match (a.mapping.as_deref(), a.map.is_empty()) {
         (Some(m), _) => Some(m.to_string()),
@@ -471,7 +554,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
     let mut pairs: Vec<(String, String)> = Vec::new(); // (target column, source expression)
     match mapping {
         Mapping::Name => {
-            for (t, _) in &target_cols {
+            for (t, _) in target_cols {
                 if let Some(s) = find_source(t) {
                     pairs.push((t.clone(), quote_source(&s)));
                 }
@@ -500,7 +583,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             }
         }
         Mapping::Position => {
-            for ((t, _), (s, _)) in target_cols.iter().zip(&source_cols) {
+            for ((t, _), (s, _)) in target_cols.iter().zip(source_cols) {
                 pairs.push((t.clone(), quote_source(s)));
             }
             if target_cols.len() != source_cols.len() {
@@ -538,7 +621,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
                 if p.interactive() {
                     p.say("For each target column give a source column, an expression, a constant ('abc', 123) or - to leave it out.");
                 }
-                for (t, ty) in &target_cols {
+                for (t, ty) in target_cols {
                     let d = find_source(t).map(|s| quote_source(&s));
                     let answer =
                         p.optional("--map", &format!("  {t} ({ty}) <-"), None, d.as_deref())?;
@@ -570,8 +653,12 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             p.say(&format!("  {e:<24} -> {t}"));
         }
     }
+    Ok(pairs)
+}
 
-    // 4. the writer's options
+/// Step 4: the writer's options.
+fn target_options_step(a: &NewArgs, p: &Prompter, dst: &TargetAnswers) -> Result<TargetOptions> {
+    let (target, partition) = (&dst.end, &dst.partition);
     p.heading("4/6 Target options");
     let (pre_sql, post_sql) = match target.spec.sql_hooks {
         None => (Vec::new(), Vec::new()),
@@ -645,8 +732,16 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
             Truncate::Flag { default } => default,
         },
     )?;
+    Ok(TargetOptions {
+        pre_sql,
+        post_sql,
+        conflict,
+        truncate,
+    })
+}
 
-    // 5. channel control
+/// Step 5: channel control.
+fn channels_step(a: &NewArgs, p: &Prompter) -> Result<Channels> {
     p.heading("5/6 Channel control");
     let concurrent = p
         .number(
@@ -672,8 +767,42 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         Some(0),
         Some("no limit"),
     )?;
+    Ok(Channels {
+        concurrent,
+        mbps,
+        error_limit,
+    })
+}
 
-    // 6. the job
+/// The job the answers make, as JSON text that ferry reads back (checked).
+fn job_text(
+    a: &NewArgs,
+    src: &SourceAnswers,
+    dst: &TargetAnswers,
+    pairs: &[(String, String)],
+    options: &TargetOptions,
+    channels: &Channels,
+) -> Result<String> {
+    let (source, source_table, source_partition, where_, split_pk) = (
+        &src.end,
+        &src.table,
+        &src.partition,
+        &src.where_,
+        &src.split_pk,
+    );
+    let (target, target_table, partition) = (&dst.end, &dst.table, &dst.partition);
+    let TargetOptions {
+        pre_sql,
+        post_sql,
+        conflict,
+        truncate,
+    } = options;
+    let truncate = *truncate;
+    let Channels {
+        concurrent,
+        mbps,
+        error_limit,
+    } = *channels;
     let mut reader = Map::new();
     if let Some(ds) = source.datasource() {
         reader.insert("datasource".into(), json!(ds));
@@ -801,9 +930,7 @@ pub async fn compose(a: &NewArgs, p: &Prompter) -> Result<(String, PathBuf)> {
         ),
     )
     .map_err(|e| Error::internal(format!("the wizard wrote a job ferry cannot read: {e}")))?;
-
-    let default_path = default_out(&source_table, &target_table);
-    Ok((text, default_path))
+    Ok(text)
 }
 
 #[cfg(test)]
