@@ -29,7 +29,7 @@ use ferry_core::plugin::{
 };
 use ferry_core::{Error, Result};
 
-use crate::client::tunnel::{BlockUpload, UploadSession};
+use crate::client::tunnel::{BlockUpload, UploadSession, MAX_BLOCK_ID};
 use crate::client::{OdpsClient, TableMeta};
 use crate::config::{compression, max_retry, OverLengthRule, WriterParams};
 use crate::split::PartitionSpec;
@@ -97,6 +97,9 @@ pub struct OdpsWriter {
     session: Mutex<Option<Arc<UploadSession>>>,
     /// The next block id (shared by every sink).
     next_block: Arc<AtomicU64>,
+    /// Block ids this process may use are below this: the tunnel's limit, or the end of
+    /// a shard's range of ids.
+    block_limit: Arc<AtomicU64>,
     /// Blocks of failed split attempts, now empty: the commit names them too.
     emptied: Arc<Mutex<BTreeSet<u64>>>,
     /// A resumed run found its session already committed by the process that died
@@ -236,6 +239,7 @@ impl OdpsWriter {
             post_sql: p.post_sql,
             session: Mutex::new(None),
             next_block: Arc::new(AtomicU64::new(0)),
+            block_limit: Arc::new(AtomicU64::new(MAX_BLOCK_ID)),
             emptied: Arc::new(Mutex::new(BTreeSet::new())),
             committed_earlier: std::sync::atomic::AtomicBool::new(false),
             meta,
@@ -361,9 +365,29 @@ impl Writer for OdpsWriter {
                 )))
             }
         }
-        let next = held.iter().chain(&keep).max().map_or(0, |m| m + 1);
+        // A shard numbers its blocks in its own share of the ids, and empties only the
+        // blocks of its own earlier attempts: the other shards' are being written now.
+        let (lo, hi) = match resume.shard {
+            Some(s) if s.count > 1 => {
+                let share = MAX_BLOCK_ID / s.count as u64;
+                (s.index as u64 * share, (s.index as u64 + 1) * share)
+            }
+            _ => (0, MAX_BLOCK_ID),
+        };
+        let mine = |id: &u64| (lo..hi).contains(id);
+        let next = held
+            .iter()
+            .chain(&keep)
+            .filter(|id| mine(id))
+            .max()
+            .map_or(lo, |m| m + 1);
         self.next_block.fetch_max(next, Ordering::Relaxed);
-        let orphans: Vec<u64> = held.difference(&keep).copied().collect();
+        self.block_limit.store(hi, Ordering::Relaxed);
+        let orphans: Vec<u64> = held
+            .difference(&keep)
+            .filter(|id| mine(id))
+            .copied()
+            .collect();
         if !orphans.is_empty() {
             tracing::info!(
                 "odps writer {}: emptying {} block(s) of splits the earlier process did not finish",
@@ -418,6 +442,7 @@ impl OdpsWriter {
             client: self.client.clone(),
             session,
             next_block: Arc::clone(&self.next_block),
+            block_limit: Arc::clone(&self.block_limit),
             emptied: Arc::clone(&self.emptied),
             split: None,
             split_desc: String::new(),
@@ -528,6 +553,7 @@ pub struct OdpsSink {
     client: Arc<OdpsClient>,
     session: Arc<UploadSession>,
     next_block: Arc<AtomicU64>,
+    block_limit: Arc<AtomicU64>,
     emptied: Arc<Mutex<BTreeSet<u64>>>,
     /// The split being written.
     split: Option<usize>,
@@ -700,10 +726,16 @@ impl OdpsSink {
 
     fn open_block(&mut self) -> Result<OpenBlock> {
         let id = self.next_block.fetch_add(1, Ordering::Relaxed);
-        if id >= 20_000 {
+        let limit = self.block_limit.load(Ordering::Relaxed);
+        if id >= limit {
             return Err(Error::data(format!(
-                "{}: a tunnel upload takes block ids below 20000; raise blockSizeInMB",
-                self.target
+                "{}: a tunnel upload takes block ids below {MAX_BLOCK_ID}{}; raise blockSizeInMB",
+                self.target,
+                if limit < MAX_BLOCK_ID {
+                    format!(" (this shard's share ends at {limit})")
+                } else {
+                    String::new()
+                }
             )));
         }
         self.open_block_id(id)

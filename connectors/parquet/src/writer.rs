@@ -473,8 +473,21 @@ impl Writer for ParquetWriter {
             }
         }
         let cfg = Arc::clone(&self.cfg);
+        let shard = resume.shard;
         tokio::task::spawn_blocking(move || {
             let prefix = format!(".ferry-tmp-{}-", cfg.run_tag);
+            // `.ferry-tmp-<run>-<job>-<split>-<n>.parquet`: a shard removes only its own
+            // splits' files
+            let owned = |t: &std::path::Path| match shard {
+                None => true,
+                Some(shard) => t
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".parquet"))
+                    .and_then(|n| n.rsplit('-').nth(1))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .is_some_and(|i| shard.owns(i)),
+            };
             let mut left = Vec::new();
             files_under(
                 &cfg.root,
@@ -483,7 +496,7 @@ impl Writer for ParquetWriter {
                 &|n| n.starts_with(&prefix),
                 &mut left,
             )?;
-            for t in left.into_iter().filter(|t| !keep.contains(t)) {
+            for t in left.into_iter().filter(|t| !keep.contains(t) && owned(t)) {
                 if let Err(e) = std::fs::remove_file(&t) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         return Err(io_error(

@@ -437,6 +437,7 @@ async fn a_second_process_of_a_two_phase_run_takes_over_its_prepared_splits() {
             prepared: &prepared_state,
             receipts: &receipts,
             committing: false,
+            shard: None,
         })
         .await
         .unwrap();
@@ -483,6 +484,7 @@ async fn a_two_phase_commit_cut_short_is_finished_by_the_next_process() {
         prepared: &prepared_state,
         receipts: &receipts,
         committing: false,
+        shard: None,
     };
     wrong.attach(&resume).await.unwrap();
     let err = wrong

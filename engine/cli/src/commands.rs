@@ -85,6 +85,24 @@ enum Command {
     ///
     /// Example: ferry runs abort r20261205_081502_3fa9c1
     Runs(crate::runs::RunsArgs),
+    /// Plan a run whose splits N processes (shards) write, on one machine or many: the
+    /// splits and the writer's prepared target go to the run's directory.
+    ///
+    /// Example: ferry plan jobs/person.json --shards 4 --state /shared/person-run
+    Plan(crate::shards::PlanArgs),
+    /// Wait until every split of a sharded run is staged, then commit once (or abort).
+    ///
+    /// Example: ferry commit --state /shared/person-run
+    Commit(crate::shards::EndArgs),
+    /// Abort a sharded run: undo what every shard staged; the target stays as it was.
+    ///
+    /// Example: ferry abort --state /shared/person-run
+    Abort(crate::shards::EndArgs),
+    /// Plan, wait for the shards, commit: the one process to run next to the shards
+    /// (a Kubernetes Job beside the Indexed Job); exits non-zero when the run aborted.
+    ///
+    /// Example: ferry coordinate jobs/person.json --shards 4 --state /shared/person-run
+    Coordinate(crate::shards::CoordinateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +266,18 @@ struct RunArgs {
     /// staged durably are not read again, the rest run, then one commit.
     #[arg(long)]
     resume: bool,
+    /// Run shard I of the sharded run planned in --state (`ferry plan`): its splits that
+    /// have no receipt yet, staged for `ferry commit`. Default: $JOB_COMPLETION_INDEX when
+    /// set (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I")]
+    shard: Option<usize>,
+    /// Attempts a shard may make (restarts by the scheduler count) before it gives up,
+    /// which aborts the run.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    shard_attempts: u32,
+    /// Seconds a shard waits for the plan to appear in --state.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    plan_wait: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,6 +412,10 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Job(c) => crate::job_cmd::cmd(c).await,
         Command::Ui(a) => crate::ui::cmd(a).await,
         Command::Runs(a) => crate::runs::cmd(a).await,
+        Command::Plan(a) => crate::shards::cmd_plan(a).await,
+        Command::Commit(a) => crate::shards::cmd_commit(a).await,
+        Command::Abort(a) => crate::shards::cmd_abort(a).await,
+        Command::Coordinate(a) => crate::shards::cmd_coordinate(a).await,
     };
     match res {
         Ok(code) => code,
@@ -631,8 +665,30 @@ async fn cmd_verify(a: JobArgs) -> Result<i32> {
 }
 
 async fn cmd_run(a: RunArgs) -> Result<i32> {
-    let catalog = load_catalog(a.job.catalog.as_deref())?;
     let cancel = cancel_on_signal();
+    if let Some(index) = crate::shards::shard_index(a.shard)? {
+        let shard = crate::shards::ShardRun {
+            index,
+            attempts: a.shard_attempts,
+            plan_wait: a.plan_wait,
+        };
+        let (summary, err) = crate::shards::run_shard(&a.job, &a.state, shard, cancel).await?;
+        eprint!("{summary}");
+        if let Some(path) = &a.summary_json {
+            let text = serde_json::to_string_pretty(&summary)
+                .map_err(|e| Error::internal(format!("summary json: {e}")))?;
+            std::fs::write(path, text + "\n")
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        }
+        return match err {
+            Some(e) => {
+                eprintln!("error: {e}");
+                Ok(e.exit_code().max(1))
+            }
+            None => Ok(0),
+        };
+    }
+    let catalog = load_catalog(a.job.catalog.as_deref())?;
     let contexts = var_contexts(&a.job)?;
     let multiple = contexts.len() > 1;
     let mut summaries: Vec<Summary> = Vec::new();

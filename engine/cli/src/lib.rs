@@ -7,6 +7,7 @@ mod job_cmd;
 mod logging;
 mod pglocal;
 mod runs;
+mod shards;
 mod ui;
 mod verify;
 

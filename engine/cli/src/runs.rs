@@ -185,6 +185,33 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
         }
         Liveness::Abandoned | Liveness::Failed => {}
     }
+    let writer = writer_of_run(&dir, &rec).await?;
+    // From here on the run cannot be resumed: part of what it staged may be gone.
+    dir.update(|r| {
+        r.status = state::RunStatus::Failed;
+        r.error = Some("`ferry runs abort` began rolling it back".to_string());
+    })?;
+    let receipts = dir.receipts()?;
+    writer
+        .abort(receipts)
+        .await
+        .map_err(|e| e.context(format!("run {id}: rolling back")))?;
+    dir.remove()?;
+    println!(
+        "aborted run {id} of {}: what it staged in the {} writer is gone",
+        rec.job, rec.writer
+    );
+    Ok(0)
+}
+
+/// The writer of the run `dir` records, built again from how the run was started (the
+/// job file, its variables, the catalog), without reaching the source when the run
+/// recorded what the writer takes.
+pub(crate) async fn writer_of_run(
+    dir: &RunDir,
+    rec: &state::RunRecord,
+) -> Result<Arc<dyn ferry_core::plugin::Writer>> {
+    let id = &rec.run_id;
     let inv: Invocation = serde_json::from_value(rec.invocation.clone()).map_err(|e| {
         Error::config(format!(
             "{}: cannot tell how run {id} was started: {e}",
@@ -210,7 +237,7 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
     };
     let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     // The writer alone when the run recorded what it takes (the source may be gone).
-    let writer = match rec.writer_input.as_deref() {
+    Ok(match rec.writer_input.as_deref() {
         Some(hex) => {
             let input = state::decode_schema(hex)?;
             JobPlan::build_writer(&job, &plugins, &ctx, input).await?
@@ -220,21 +247,5 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
             let _ = plan.reader.close().await;
             plan.writer
         }
-    };
-    // From here on the run cannot be resumed: part of what it staged may be gone.
-    dir.update(|r| {
-        r.status = state::RunStatus::Failed;
-        r.error = Some("`ferry runs abort` began rolling it back".to_string());
-    })?;
-    let receipts = dir.receipts()?;
-    writer
-        .abort(receipts)
-        .await
-        .map_err(|e| e.context(format!("run {id}: rolling back")))?;
-    dir.remove()?;
-    println!(
-        "aborted run {id} of {}: what it staged in the {} writer is gone",
-        rec.job, rec.writer
-    );
-    Ok(0)
+    })
 }

@@ -16,34 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::OdpsServer;
-
-fn pg_url() -> String {
-    std::env::var("FERRY_TEST_PG_URL").expect("set FERRY_TEST_PG_URL; run scripts/test")
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn pg_i64(sql: &str) -> i64 {
-    rt().block_on(async {
-        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
-        let c = ep.connect().await.unwrap();
-        c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
-    })
-}
-
-fn pg_exec(sql: &str) {
-    rt().block_on(async {
-        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
-        let c = ep.connect().await.unwrap();
-        c.batch_execute(sql).await.unwrap();
-    })
-}
+use support::{pg_exec, pg_i64, pg_url, prepared_of, rt, OdpsServer};
 
 fn spawn_run(dir: &Path, job: &str) -> Child {
     let path = dir.join("job.json");
@@ -294,13 +267,6 @@ fn kill_mid_run(dir: &Path, job: &Path, state: &Path, staged: impl Fn() -> bool)
         .find(|l| l.contains("abandoned"))
         .unwrap_or_else(|| panic!("killed at {at:?}; `ferry runs` lists no abandoned run:\n{out}"));
     line.split_whitespace().next().unwrap().to_string()
-}
-
-fn prepared_of(run: &str) -> i64 {
-    pg_i64(&format!(
-        "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'ferry\\_{}\\_%'",
-        run.replace('_', "\\_")
-    ))
 }
 
 /// PG → PG, 2 channels, a slow source (two `querySql` splits), killed at a random point.

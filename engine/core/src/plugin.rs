@@ -274,6 +274,28 @@ pub struct Resume<'a> {
     /// happened, and [`Writer::commit`] must finish it (what is already committed counts
     /// as done).
     pub committing: bool,
+    /// A sharded run: other processes are writing the run's other splits right now.
+    /// Take over the prepared state, but clean up only what earlier attempts of this
+    /// shard's own splits left; never another shard's work in progress (what no split
+    /// claims is cleaned up by the commit, or the abort, of the whole run). `None`: this
+    /// process is the run's only one, and everything without a receipt is left over.
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a sharded run: the splits whose index is `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// How many shards the run has.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether split `split` is this shard's.
+    pub fn owns(&self, split: usize) -> bool {
+        self.count > 0 && split % self.count == self.index
+    }
 }
 
 /// One channel's writer. The runtime hands it one split at a time:
@@ -340,6 +362,13 @@ pub struct Receipt {
     /// Connector-specific state (a prepared transaction's id, files, block ids).
     #[serde(default)]
     pub payload: serde_json::Value,
+    /// Rows the split read, when the runtime counted them (a sharded run's commit adds
+    /// the shards' counts up from the receipts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<u64>,
+    /// Rows the split's `where` filtered out, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<u64>,
 }
 
 impl Receipt {
@@ -351,6 +380,8 @@ impl Receipt {
             bytes,
             durability,
             payload: serde_json::Value::Null,
+            read: None,
+            filtered: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! stays flat. When every worker has finished, the writer commits all receipts at once;
 //! on any failure it aborts and the target is left as it was.
 
+pub mod sharded;
 pub mod state;
 pub mod summary;
 pub mod throttle;
@@ -14,6 +15,6 @@ pub mod verify;
 
 mod run;
 
-pub use run::{run_job, JobPlan, Plugins, RunOptions};
+pub use run::{run_job, JobPlan, Plugins, RunOptions, Sharding};
 pub use state::StateOptions;
 pub use summary::Summary;

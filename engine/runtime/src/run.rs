@@ -74,6 +74,28 @@ pub struct RunOptions {
     /// the writer takes over what it staged, splits with a durable receipt are not read
     /// again, the rest run, then one commit covers all.
     pub resume: bool,
+    /// How this process takes part in the run: all of it (the default), planning a
+    /// sharded run, or one shard of one.
+    pub sharding: Sharding,
+}
+
+/// How a process takes part in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sharding {
+    /// The whole run: plan, read and write every split, commit.
+    #[default]
+    Whole,
+    /// Plan a sharded run (`ferry plan`): record the splits and the writer's prepared
+    /// target in the run directory (`state.root` is the run's own directory); read
+    /// nothing, commit nothing.
+    Plan {
+        /// Shards the splits are dealt to (split `i` goes to shard `i % shards`).
+        shards: usize,
+    },
+    /// One shard of a planned run (`ferry run --shard`): write its splits that have no
+    /// receipt yet, each with a durable receipt, and leave the commit to `ferry commit`.
+    /// A failure leaves everything for the shard's next attempt; nothing is rolled back.
+    Shard(ferry_core::plugin::Shard),
 }
 
 impl Default for RunOptions {
@@ -89,6 +111,7 @@ impl Default for RunOptions {
             cancel: None,
             state: None,
             resume: false,
+            sharding: Sharding::Whole,
         }
     }
 }
@@ -263,7 +286,10 @@ pub async fn run_job(
     }
     match result {
         Ok(()) => {
-            summary.status = "success".into();
+            // a plan or a shard said what it did ("planned", "staged")
+            if summary.status == "failed" {
+                summary.status = "success".into();
+            }
             (summary, None)
         }
         Err(e) => {
@@ -289,32 +315,75 @@ async fn run_inner(
     summary.splits = plan.splits.len();
     summary.channels = plan.channels;
     let mut committing = false;
-    let state = match &opts.state {
-        Some(o) if opts.resume => {
-            let (dir, was_committing) = resume_dir(o, &ctx.run_id, &plan)?;
-            committing = was_committing;
-            Some(Arc::new(dir))
-        }
-        None if opts.resume => {
+    let state = match (&opts.state, opts.sharding) {
+        (None, Sharding::Plan { .. } | Sharding::Shard(_)) => {
             return Err(Error::config(
-                "resuming needs the run's directory (--state)",
+                "a sharded run keeps its plan and receipts in its state directory (--state)",
             ))
         }
-        Some(o) => Some(Arc::new(RunDir::create(
-            o,
-            &ctx.run_id,
-            &job.name,
-            (job.reader.plugin, job.writer.plugin),
-            plan.channels,
-            &plan.splits,
-        )?)),
-        None => None,
+        (Some(o), Sharding::Plan { shards }) => {
+            if o.root.join("run.json").exists() {
+                return Err(Error::config(format!(
+                    "{} already holds a run's plan: finish it (`ferry commit --state {0}`) or                      drop it (`ferry abort --state {0}`), or choose another --state",
+                    o.root.display()
+                )));
+            }
+            let dir = RunDir::create_at(
+                &o.root,
+                o,
+                &ctx.run_id,
+                &job.name,
+                (job.reader.plugin, job.writer.plugin),
+                plan.channels,
+                &plan.splits,
+            )?;
+            dir.update(|r| r.shards = shards)?;
+            Some(Arc::new(dir))
+        }
+        (Some(o), Sharding::Shard(shard)) => {
+            let dir = RunDir::at(&o.root)?;
+            let rec = dir.record()?;
+            check_same_splits(&rec, &plan)?;
+            if rec.shards != shard.count {
+                return Err(Error::config(format!(
+                    "shard {}: the run in {} was planned for {} shards, not {}",
+                    shard.index,
+                    o.root.display(),
+                    rec.shards,
+                    shard.count
+                )));
+            }
+            Some(Arc::new(dir))
+        }
+        (state, Sharding::Whole) => match state {
+            Some(o) if opts.resume => {
+                let (dir, was_committing) = resume_dir(o, &ctx.run_id, &plan)?;
+                committing = was_committing;
+                Some(Arc::new(dir))
+            }
+            None if opts.resume => {
+                return Err(Error::config(
+                    "resuming needs the run's directory (--state)",
+                ))
+            }
+            Some(o) => Some(Arc::new(RunDir::create(
+                o,
+                &ctx.run_id,
+                &job.name,
+                (job.reader.plugin, job.writer.plugin),
+                plan.channels,
+                &plan.splits,
+            )?)),
+            None => None,
+        },
     };
     let result = run_planned(
         job, &plan, opts, dirty, counters, retry_log, summary, &state, committing,
     )
     .await;
-    if let (Err(e), Some(st)) = (&result, &state) {
+    if let (Err(e), Some(st), Sharding::Whole | Sharding::Plan { .. }) =
+        (&result, &state, opts.sharding)
+    {
         // Aborted (the directory is gone) or the abort failed (it says so).
         if st.path().exists() {
             let _ = st.update(|r| {
@@ -347,6 +416,24 @@ fn resume_dir(
                 .unwrap_or_default()
         )));
     }
+    check_same_splits(&rec, plan)?;
+    let committing = rec.status == RunStatus::Committing;
+    dir.take_over()?;
+    Ok((dir, committing))
+}
+
+/// The run id a run directory records (for messages).
+fn ctx_run_id(state: &Option<Arc<RunDir>>) -> String {
+    state
+        .as_ref()
+        .and_then(|s| s.record().ok())
+        .map(|r| r.run_id)
+        .unwrap_or_default()
+}
+
+/// An error unless the job plans the splits the run recorded (a resumed run, a shard).
+fn check_same_splits(rec: &crate::state::RunRecord, plan: &JobPlan) -> Result<()> {
+    let run_id = &rec.run_id;
     let now: Vec<(usize, &str)> = plan
         .splits
         .iter()
@@ -362,14 +449,18 @@ fn resume_dir(
             Some((a, b)) => format!("split {} was \"{}\", now \"{}\"", b.0, b.1, a.1),
             None => format!("{} splits then, {} now", then.len(), now.len()),
         };
+        let undo = if rec.shards > 0 {
+            "`ferry abort --state DIR` drops what the run staged".to_string()
+        } else {
+            format!(
+                "drop what the run staged with `ferry runs abort {run_id}` and run the job again"
+            )
+        };
         return Err(Error::config(format!(
-            "cannot resume run {run_id}: the job plans other splits than it did ({why}); \
-             drop what the run staged with `ferry runs abort {run_id}` and run the job again"
+            "cannot resume run {run_id}: the job plans other splits than it did ({why}); {undo}"
         )));
     }
-    let committing = rec.status == RunStatus::Committing;
-    dir.take_over()?;
-    Ok((dir, committing))
+    Ok(())
 }
 
 /// Undo what the writer staged; the run directory goes with it, or, when the rollback
@@ -415,8 +506,12 @@ async fn run_planned(
 ) -> Result<()> {
     // Resume: the splits an earlier process of this run staged durably.
     let mut done: Vec<Receipt> = Vec::new();
+    let shard = match opts.sharding {
+        Sharding::Shard(s) => Some(s),
+        _ => None,
+    };
     match state {
-        Some(st) if opts.resume => {
+        Some(st) if opts.resume || shard.is_some() => {
             let rec = st.record()?;
             done = st
                 .receipts()?
@@ -443,6 +538,7 @@ async fn run_planned(
                 prepared: &rec.prepared,
                 receipts: &done,
                 committing,
+                shard,
             };
             plan.writer.attach(&resume).await.map_err(|e| {
                 e.context(format!(
@@ -452,7 +548,19 @@ async fn run_planned(
             })?;
             let rows: u64 = done.iter().map(|r| r.rows).sum();
             let again = plan.splits.len() - done.len();
-            summary.notes.push(if committing {
+            summary.notes.push(if let Some(s) = shard {
+                let mine = plan.splits.iter().filter(|x| s.owns(x.index)).count();
+                let before = done.iter().filter(|r| s.owns(r.split)).count();
+                format!(
+                    "shard {} of {} of run {}: {before} of its {mine} splits were staged by an \
+                     earlier attempt and are not read again; {} read now; the run's commit \
+                     (`ferry commit`) makes them visible",
+                    s.index,
+                    s.count,
+                    rec.run_id,
+                    mine - before
+                )
+            } else if committing {
                 format!(
                     "resumed run {}: it died while committing; finishing the commit of its {} splits ({rows} rows)",
                     rec.run_id,
@@ -487,6 +595,17 @@ async fn run_planned(
                     r.writer_input = Some(input);
                 })?;
             }
+            if let Sharding::Plan { shards } = opts.sharding {
+                plan.reader.close().await?;
+                summary.status = "planned".into();
+                summary.notes.push(format!(
+                    "planned run {}: {} splits dealt to {shards} shards (split i to shard i mod {shards}); \
+                     start `ferry run JOB --state DIR --shard I` for I in 0..{shards}, then `ferry commit --state DIR`",
+                    ctx_run_id(state),
+                    plan.splits.len()
+                ));
+                return Ok(());
+            }
         }
     }
 
@@ -498,7 +617,7 @@ async fn run_planned(
     let pending: VecDeque<Split> = plan
         .splits
         .iter()
-        .filter(|s| !skip.contains(&s.index))
+        .filter(|s| !skip.contains(&s.index) && shard.is_none_or(|sh| sh.owns(s.index)))
         .cloned()
         .collect();
     // The rows the splits left to run hold, when every one of them has an estimate.
@@ -576,6 +695,7 @@ async fn run_planned(
             state: state.clone(),
             alive: alive.clone(),
             plugins: Arc::new((job.reader.plugin.to_string(), job.writer.plugin.to_string())),
+            durable_only: matches!(opts.sharding, Sharding::Shard(_)),
         };
         workers.spawn(worker.run());
     }
@@ -623,6 +743,22 @@ async fn run_planned(
             .lock()
             .map_err(|_| Error::internal("receipt list lock poisoned"))?,
     );
+    if let Some(s) = shard {
+        // A shard stages and leaves: its receipts are on disk, the commit (or the abort)
+        // is the whole run's. A failed attempt leaves its half-done split to the next.
+        if let Some(e) = failure.or(close.err()) {
+            return Err(e);
+        }
+        summary.bytes_written = receipts.iter().map(|r| r.bytes).sum();
+        summary.status = "staged".into();
+        summary.notes.push(format!(
+            "shard {} of {}: {} splits staged",
+            s.index,
+            s.count,
+            receipts.iter().filter(|r| s.owns(r.split)).count()
+        ));
+        return Ok(());
+    }
     if let Some(e) = failure {
         abort_writer(plan.writer.as_ref(), receipts, state).await;
         return Err(e);
@@ -729,6 +865,8 @@ struct Worker {
     alive: mpsc::Sender<()>,
     /// The reader's and the writer's plugin names, for where an error happened.
     plugins: Arc<(String, String)>,
+    /// A shard: every receipt must be durable (outlive this process).
+    durable_only: bool,
 }
 
 /// What a producer task needs: shared with the worker, cloned per attempt.
@@ -760,6 +898,15 @@ impl Worker {
         let mut sink = self.open(&scope).await?;
         while let Some(split) = self.next_split()? {
             let receipt = self.run_split(sink.as_mut(), &split, &scope).await?;
+            if self.durable_only && receipt.durability != ferry_core::plugin::Durability::Durable {
+                return Err(Error::config(format!(
+                    "the {} writer keeps split {} only in this process (its commit plan \
+                     holds it in a connection), so a shard cannot stage it for another \
+                     process's commit; a sharded PostgreSQL load needs prepared transactions \
+                     (max_prepared_transactions > 0) or truncate (the staged plan)",
+                    self.plugins.1, split.index
+                )));
+            }
             if let Some(st) = &self.state {
                 st.write_receipt(&receipt)?;
             }
@@ -816,7 +963,9 @@ impl Worker {
         loop {
             let tally = Arc::new(Tally::default());
             let err = match self.attempt(sink, split, scope, &tally).await {
-                Ok(receipt) => {
+                Ok(mut receipt) => {
+                    receipt.read = Some(tally.read.load(Ordering::Relaxed));
+                    receipt.filtered = Some(tally.filtered.load(Ordering::Relaxed));
                     scope.seal()?;
                     self.counters.splits_done.fetch_add(1, Ordering::Relaxed);
                     return Ok(receipt);

@@ -41,6 +41,11 @@ pub enum RunStatus {
     Committing,
     /// The run failed and rolling back what it staged failed too.
     Failed,
+    /// A sharded run committed (its directory stays, so that a shard started again
+    /// learns that its work is done).
+    Committed,
+    /// A sharded run was aborted: what it staged is gone.
+    Aborted,
 }
 
 /// One split of the plan, as recorded.
@@ -90,6 +95,28 @@ pub struct RunRecord {
     /// that `ferry runs abort` can build the writer without reaching the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_input: Option<String>,
+    /// A sharded run's shard count (`ferry plan --shards N`); 0: not sharded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shards: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a shard of a sharded run says about itself (`shards/<index>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardState {
+    /// Attempts so far (processes started for this shard).
+    pub attempts: u32,
+    /// `running`, `done`, `failed` (this attempt failed; it may be tried again) or
+    /// `gave-up` (it failed as many times as it was allowed to: the run must abort).
+    pub status: String,
+    /// The last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where it ran.
+    pub host: String,
 }
 
 /// A run's directory while the run goes on.
@@ -109,7 +136,29 @@ impl RunDir {
         channels: usize,
         splits: &[Split],
     ) -> Result<RunDir> {
-        let path = opts.root.join(run_id);
+        RunDir::create_at(
+            &opts.root.join(run_id),
+            opts,
+            run_id,
+            job,
+            plugins,
+            channels,
+            splits,
+        )
+    }
+
+    /// Create the run directory `path` (a sharded run's, named by the user) and write
+    /// `run.json` (status `running`).
+    pub fn create_at(
+        path: &Path,
+        opts: &StateOptions,
+        run_id: &str,
+        job: &str,
+        plugins: (&str, &str),
+        channels: usize,
+        splits: &[Split],
+    ) -> Result<RunDir> {
+        let path = path.to_path_buf();
         std::fs::create_dir_all(path.join("receipts")).map_err(|e| {
             Error::io(
                 format!(
@@ -148,6 +197,7 @@ impl RunDir {
             prepared: serde_json::Value::Null,
             error: None,
             writer_input: None,
+            shards: 0,
         };
         let dir = RunDir {
             path,
@@ -159,7 +209,12 @@ impl RunDir {
 
     /// Open an existing run directory.
     pub fn open(root: &Path, run_id: &str) -> Result<RunDir> {
-        let path = root.join(run_id);
+        RunDir::at(&root.join(run_id))
+    }
+
+    /// Open the run directory `path`.
+    pub fn at(path: &Path) -> Result<RunDir> {
+        let path = path.to_path_buf();
         let record = read_record(&path)?;
         Ok(RunDir {
             path,
@@ -210,6 +265,36 @@ impl RunDir {
     /// The receipts recorded so far, by split.
     pub fn receipts(&self) -> Result<Vec<Receipt>> {
         read_receipts(&self.path)
+    }
+
+    /// Read the record again from disk (another process may have changed it).
+    pub fn reload(&self) -> Result<RunRecord> {
+        let fresh = read_record(&self.path)?;
+        *self.lock()? = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// What shard `index` said about itself, if it said anything yet.
+    pub fn shard_state(&self, index: usize) -> Result<Option<ShardState>> {
+        let path = self.path.join("shards").join(format!("{index:04}.json"));
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Record what shard `index` says about itself (only that shard's process writes
+    /// its file).
+    pub fn write_shard_state(&self, index: usize, state: &ShardState) -> Result<()> {
+        let dir = self.path.join("shards");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let bytes = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::internal(format!("shard state: {e}")))?;
+        write_atomic(&dir.join(format!("{index:04}.json")), &bytes)
     }
 
     /// The run is over and left nothing behind: remove its directory.
@@ -415,7 +500,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn hostname() -> String {
+/// This machine's name.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())

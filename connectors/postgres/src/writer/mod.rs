@@ -746,8 +746,17 @@ impl Writer for PostgresWriter {
                     keep.insert(r.decode::<PreparedSplit>()?.gid);
                 }
                 let client = s.endpoint.connect().await?;
+                // `ferry_<tag>_<process>_<split>`: a shard rolls back only its own splits'
+                let owned = |gid: &str| match resume.shard {
+                    None => true,
+                    Some(shard) => gid
+                        .rsplit('_')
+                        .next()
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .is_some_and(|i| shard.owns(i)),
+                };
                 for gid in self.run_gids(&client).await? {
-                    if !keep.contains(&gid) {
+                    if !keep.contains(&gid) && owned(&gid) {
                         self.rollback_prepared(&client, &gid).await?;
                     }
                 }

@@ -108,3 +108,42 @@ impl Drop for OdpsServer {
     }
 }
 pub mod cli_docs;
+
+/// The test PostgreSQL server `scripts/test` starts.
+pub fn pg_url() -> String {
+    std::env::var("FERRY_TEST_PG_URL").expect("set FERRY_TEST_PG_URL; run scripts/test")
+}
+
+/// A runtime for one query.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One bigint from a query.
+pub fn pg_i64(sql: &str) -> i64 {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+    })
+}
+
+/// Run SQL statements.
+pub fn pg_exec(sql: &str) {
+    rt().block_on(async {
+        let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
+        let c = ep.connect().await.unwrap();
+        c.batch_execute(sql).await.unwrap();
+    })
+}
+
+/// Prepared transactions of run `run` still in the server.
+pub fn prepared_of(run: &str) -> i64 {
+    pg_i64(&format!(
+        "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'ferry\\_{}\\_%'",
+        run.replace('_', "\\_")
+    ))
+}

@@ -1,0 +1,335 @@
+//! One job over many machines: `ferry plan`, `ferry run --shard`, `ferry commit`,
+//! `ferry abort` and `ferry coordinate` (plan, wait, commit). The protocol and its files
+//! are `ferry_runtime::sharded`'s; the scheduler (a Kubernetes Indexed Job, a Slurm or
+//! AWS Batch array, a shell loop) only starts, retries and counts the shard processes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use ferry_core::job::{load_job_with, Job};
+use ferry_core::plugin::{BuildContext, Shard};
+use ferry_core::{Error, Result};
+use ferry_runtime::sharded::{self, WaitOptions};
+use ferry_runtime::state::{self, RunDir, RunStatus, ShardState};
+use ferry_runtime::{run_job, RunOptions, Sharding, Summary};
+
+use crate::commands::{check_job, load_catalog, var_contexts, JobArgs};
+
+/// `ferry plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Shards to deal the splits to (split i goes to shard i mod N).
+    #[arg(long, value_name = "N")]
+    shards: usize,
+    /// The run's own directory, shared by every shard (a shared volume): the plan, a
+    /// receipt per split and a state file per shard go there.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+}
+
+/// `ferry commit` / `ferry abort`.
+#[derive(Debug, Args)]
+pub(crate) struct EndArgs {
+    /// The run's directory (as given to `ferry plan --state`).
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+    /// Seconds to wait for every split to be staged before the run is aborted
+    /// (`ferry commit` only).
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    timeout: u64,
+}
+
+/// `ferry coordinate`.
+#[derive(Debug, Args)]
+pub(crate) struct CoordinateArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Shards the splits are dealt to.
+    #[arg(long, value_name = "N")]
+    shards: usize,
+    /// The run's own directory, shared by every shard.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+    /// Seconds to wait for every split to be staged before the run is aborted.
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    timeout: u64,
+}
+
+/// What `ferry run` takes for a shard.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardRun {
+    /// This shard (`--shard`, else `$JOB_COMPLETION_INDEX`).
+    pub index: usize,
+    /// Attempts this shard may make before it gives up (and the run is aborted).
+    pub attempts: u32,
+    /// Seconds to wait for the plan to appear.
+    pub plan_wait: u64,
+}
+
+/// The shard index `ferry run` was given: `--shard`, else `$JOB_COMPLETION_INDEX` (set by
+/// Kubernetes in an Indexed Job); `None`: not a shard.
+pub(crate) fn shard_index(flag: Option<usize>) -> Result<Option<usize>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var("JOB_COMPLETION_INDEX") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+            Error::config(format!(
+                "JOB_COMPLETION_INDEX={v}: expected a shard number (0, 1, ...)"
+            ))
+        }),
+        _ => Ok(None),
+    }
+}
+
+fn one_job(a: &JobArgs) -> Result<(Job, Arc<ferry_core::catalog::Catalog>, String)> {
+    let catalog = load_catalog(a.catalog.as_deref())?;
+    let mut contexts = var_contexts(a)?;
+    if contexts.len() != 1 {
+        return Err(Error::config(
+            "a sharded run is one business date: give --bizdate YYYYMMDD, not a range",
+        ));
+    }
+    let vars = contexts.remove(0);
+    let job = load_job_with(&a.job, &vars, Some(&*catalog))?;
+    let mut warnings = job.warnings.clone();
+    check_job(&job, &catalog, &mut warnings)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((job, catalog, vars.bizdate.format("%Y%m%d").to_string()))
+}
+
+/// Plan the sharded run; its summary.
+async fn plan(a: &JobArgs, shards: usize, dir: &Path) -> Result<Summary> {
+    if shards == 0 {
+        return Err(Error::config("--shards: give 1 or more"));
+    }
+    let (job, catalog, bizdate) = one_job(a)?;
+    let invocation = crate::runs::Invocation::new(a, &bizdate);
+    let opts = RunOptions {
+        state: Some(invocation.state(dir)?),
+        sharding: Sharding::Plan { shards },
+        progress_every: None,
+        bizdate: Some(bizdate),
+        ..Default::default()
+    };
+    let ctx = BuildContext::for_job(Arc::clone(&catalog), &job);
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
+    let (summary, err) = run_job(&job, &plugins, &ctx, &opts).await;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+pub(crate) async fn cmd_plan(a: PlanArgs) -> Result<i32> {
+    let s = plan(&a.job, a.shards, &a.state).await?;
+    eprint!("{s}");
+    println!("{}", s.run_id);
+    Ok(0)
+}
+
+/// Wait for every split, then commit; abort the run when that fails.
+async fn wait_and_commit(dir_path: &Path, timeout: u64) -> Result<Summary> {
+    let dir = RunDir::at(dir_path)?;
+    let waited = sharded::wait_for_shards(
+        &dir,
+        WaitOptions {
+            timeout: Duration::from_secs(timeout),
+            poll: Duration::from_millis(500),
+            progress: true,
+        },
+    )
+    .await;
+    let rec = dir.reload()?;
+    let writer = crate::runs::writer_of_run(&dir, &rec).await?;
+    match waited {
+        Ok(rec) => sharded::commit(&dir, writer, &rec).await,
+        Err(e) => {
+            if rec.status != RunStatus::Aborted {
+                sharded::abort(&dir, writer, &rec, &e.to_string()).await?;
+            }
+            Err(e.context("the run was aborted; the target is as it was"))
+        }
+    }
+}
+
+pub(crate) async fn cmd_commit(a: EndArgs) -> Result<i32> {
+    let s = wait_and_commit(&a.state, a.timeout).await?;
+    eprint!("{s}");
+    Ok(0)
+}
+
+pub(crate) async fn cmd_abort(a: EndArgs) -> Result<i32> {
+    let dir = RunDir::at(&a.state)?;
+    let rec = dir.record()?;
+    let writer = crate::runs::writer_of_run(&dir, &rec).await?;
+    sharded::abort(&dir, writer, &rec, "`ferry abort`").await?;
+    println!(
+        "aborted run {}: what its shards staged in the {} writer is gone",
+        rec.run_id, rec.writer
+    );
+    Ok(0)
+}
+
+pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
+    let planned = plan(&a.job, a.shards, &a.state).await?;
+    eprint!("{planned}");
+    let s = wait_and_commit(&a.state, a.timeout).await?;
+    eprint!("{s}");
+    Ok(0)
+}
+
+/// Wait for the plan in `dir` (the coordinator may start with the shards).
+async fn wait_for_plan(dir: &Path, secs: u64) -> Result<RunDir> {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if dir.join("run.json").is_file() {
+            return RunDir::at(dir);
+        }
+        if std::time::Instant::now() >= until {
+            return Err(Error::config(format!(
+                "no plan in {} after {secs}s: start `ferry plan` or `ferry coordinate` with \
+                 --state {0}",
+                dir.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `ferry run JOB --state DIR --shard I`: this shard's splits that have no receipt yet.
+pub(crate) async fn run_shard(
+    a: &JobArgs,
+    dir_path: &Path,
+    shard: ShardRun,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<(Summary, Option<Error>)> {
+    let dir = wait_for_plan(dir_path, shard.plan_wait).await?;
+    let rec = dir.record()?;
+    match rec.status {
+        RunStatus::Committed => {
+            let s = Summary {
+                status: "success".into(),
+                run_id: rec.run_id.clone(),
+                notes: vec![format!(
+                    "run {} is committed: shard {} has nothing left to do",
+                    rec.run_id, shard.index
+                )],
+                ..Default::default()
+            };
+            return Ok((s, None));
+        }
+        RunStatus::Aborted => {
+            return Err(Error::config(format!(
+                "run {} was aborted ({}); plan it again",
+                rec.run_id,
+                rec.error.as_deref().unwrap_or("no reason recorded")
+            )))
+        }
+        _ => {}
+    }
+    if rec.shards == 0 || shard.index >= rec.shards {
+        return Err(Error::config(format!(
+            "--shard {}: the run in {} has {} shards (0..{})",
+            shard.index,
+            dir_path.display(),
+            rec.shards,
+            rec.shards
+        )));
+    }
+    let before = dir.shard_state(shard.index)?;
+    if before.as_ref().is_some_and(|s| s.status == "gave-up") {
+        return Err(Error::config(format!(
+            "shard {} gave up before; the run will be aborted",
+            shard.index
+        )));
+    }
+    let attempts = before.map_or(0, |s| s.attempts) + 1;
+    let mark = |status: &str, error: Option<String>| {
+        dir.write_shard_state(
+            shard.index,
+            &ShardState {
+                attempts,
+                status: status.to_string(),
+                error,
+                host: state::hostname(),
+            },
+        )
+    };
+    mark("running", None)?;
+    let (job, catalog, bizdate) = match one_job(a) {
+        Ok(j) => j,
+        Err(e) => {
+            mark(
+                give_up_or_fail(attempts, shard.attempts),
+                Some(e.to_string()),
+            )?;
+            return Err(e);
+        }
+    };
+    // A cancel comes from a signal, or from the run being aborted while this shard runs.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let path = dir_path.to_path_buf();
+        let mut signal = cancel;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    r = signal.changed() => {
+                        if r.is_err() || *signal.borrow() {
+                            let _ = tx.send(true);
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if RunDir::at(&path).and_then(|d| d.record()).is_ok_and(|r| r.status == RunStatus::Aborted) {
+                            eprintln!("ferry: the run was aborted: stopping this shard");
+                            let _ = tx.send(true);
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let opts = RunOptions {
+        state: Some(ferry_runtime::StateOptions {
+            root: dir_path.to_path_buf(),
+            invocation: serde_json::Value::Null,
+        }),
+        sharding: Sharding::Shard(Shard {
+            index: shard.index,
+            count: rec.shards,
+        }),
+        bizdate: Some(bizdate),
+        cancel: Some(rx),
+        ..Default::default()
+    };
+    let mut ctx = BuildContext::for_job(Arc::clone(&catalog), &job);
+    ctx.run_id = rec.run_id.clone();
+    let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
+    let (summary, err) = run_job(&job, &plugins, &ctx, &opts).await;
+    watcher.abort();
+    match &err {
+        None => mark("done", None)?,
+        Some(e) => mark(
+            give_up_or_fail(attempts, shard.attempts),
+            Some(e.to_string()),
+        )?,
+    }
+    Ok((summary, err))
+}
+
+fn give_up_or_fail(attempts: u32, allowed: u32) -> &'static str {
+    if attempts >= allowed.max(1) {
+        "gave-up"
+    } else {
+        "failed"
+    }
+}
