@@ -104,31 +104,54 @@ fn one_job(a: &JobArgs) -> Result<(Job, Arc<ferry_core::catalog::Catalog>, Strin
     Ok((job, catalog, vars.bizdate.format("%Y%m%d").to_string()))
 }
 
-/// Plan the sharded run; its summary.
-async fn plan(a: &JobArgs, shards: usize, dir: &Path) -> Result<Summary> {
-    if shards == 0 {
-        return Err(Error::config("--shards: give 1 or more"));
-    }
+/// Plan the sharded run. With `hold`, the returned plan's reader holds the source's
+/// snapshot that every shard reads: keep it until the shards are done, then close it.
+async fn plan(
+    a: &JobArgs,
+    shards: usize,
+    dir: &Path,
+    hold: bool,
+) -> Result<(ferry_runtime::JobPlan, Summary)> {
     let (job, catalog, bizdate) = one_job(a)?;
     let invocation = crate::runs::Invocation::new(a, &bizdate);
-    let opts = RunOptions {
-        state: Some(invocation.state(dir)?),
-        sharding: Sharding::Plan { shards },
-        progress_every: None,
-        bizdate: Some(bizdate),
-        ..Default::default()
-    };
     let ctx = BuildContext::for_job(Arc::clone(&catalog), &job);
     let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
-    let (summary, err) = run_job(&job, &plugins, &ctx, &opts).await;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(summary),
+    let p = ferry_runtime::JobPlan::build(&job, &plugins, &ctx).await?;
+    let rec = sharded::plan(&job, &p, &ctx, &invocation.state(dir)?, shards, hold).await?;
+    if !hold {
+        p.reader.close().await?;
     }
+    let summary = Summary {
+        status: "planned".into(),
+        job: job.name.clone(),
+        run_id: rec.run_id.clone(),
+        bizdate: Some(bizdate),
+        splits: rec.splits.len(),
+        channels: rec.channels,
+        notes: vec![
+            format!(
+                "planned run {}: {} splits dealt to {shards} shards (split i to shard i mod {shards})",
+                rec.run_id,
+                rec.splits.len()
+            ),
+            if hold {
+                "every shard reads the splits as planned here, at this process's snapshot of \
+                 the source, which it holds until the commit"
+                    .to_string()
+            } else {
+                "each shard reads the source when it runs (not one snapshot: rows changed \
+                 meanwhile may be read by one shard and not another); `ferry coordinate` holds \
+                 one snapshot for all"
+                    .to_string()
+            },
+        ],
+        ..Default::default()
+    };
+    Ok((p, summary))
 }
 
 pub(crate) async fn cmd_plan(a: PlanArgs) -> Result<i32> {
-    let s = plan(&a.job, a.shards, &a.state).await?;
+    let (_, s) = plan(&a.job, a.shards, &a.state, false).await?;
     eprint!("{s}");
     println!("{}", s.run_id);
     Ok(0)
@@ -178,9 +201,14 @@ pub(crate) async fn cmd_abort(a: EndArgs) -> Result<i32> {
 }
 
 pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
-    let planned = plan(&a.job, a.shards, &a.state).await?;
+    let (held, planned) = plan(&a.job, a.shards, &a.state, true).await?;
     eprint!("{planned}");
-    let s = wait_and_commit(&a.state, a.timeout).await?;
+    let ended = wait_and_commit(&a.state, a.timeout).await;
+    // the shards are done: let the source's snapshot go
+    if let Err(e) = held.reader.close().await {
+        eprintln!("warning: closing the reader: {e}");
+    }
+    let s = ended?;
     eprint!("{s}");
     Ok(0)
 }
@@ -189,7 +217,7 @@ pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
 async fn wait_for_plan(dir: &Path, secs: u64) -> Result<RunDir> {
     let until = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        if dir.join("run.json").is_file() {
+        if sharded::is_planned(dir) {
             return RunDir::at(dir);
         }
         if std::time::Instant::now() >= until {

@@ -359,3 +359,55 @@ fn a_writer_that_keeps_splits_in_its_process_is_refused_as_a_shard() {
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 0);
 }
+
+#[test]
+fn every_shard_reads_the_coordinator_s_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "sh_snapshot";
+    let job = table_job(dir.path(), schema, 6000, &pg_writer(schema));
+    let state = dir.path().join("state");
+    let p = ["-p", "table=src"];
+    let coord = coordinator(dir.path(), &job, &state, 3, &p);
+    // once the plan is complete, the source changes: none of it may reach the target
+    for _ in 0..400 {
+        if state.join("planned").is_file() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(state.join("planned").is_file(), "no plan");
+    pg_exec(&format!(
+        "DELETE FROM {schema}.src WHERE id <= 100;
+         INSERT INTO {schema}.src SELECT g, 'late' || g FROM generate_series(6001, 6500) g;
+         UPDATE {schema}.src SET name = 'changed' WHERE id BETWEEN 3000 AND 3099;"
+    ));
+    let shards: Vec<Child> = (0..3)
+        .map(|i| shard(dir.path(), &job, &state, i, &p))
+        .collect();
+    for s in shards {
+        let o = s.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let out = coord.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("at this process's snapshot of the source"),
+        "{t}"
+    );
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 6000);
+    assert_eq!(
+        pg_i64(&format!(
+            "SELECT count(*) FROM {schema}.dst WHERE id <= 100"
+        )),
+        100,
+        "rows deleted after the plan are loaded"
+    );
+    assert_eq!(
+        pg_i64(&format!(
+            "SELECT count(*) FROM {schema}.dst WHERE id > 6000 OR name = 'changed'"
+        )),
+        0,
+        "rows inserted or changed after the plan are not"
+    );
+}

@@ -85,13 +85,6 @@ pub enum Sharding {
     /// The whole run: plan, read and write every split, commit.
     #[default]
     Whole,
-    /// Plan a sharded run (`ferry plan`): record the splits and the writer's prepared
-    /// target in the run directory (`state.root` is the run's own directory); read
-    /// nothing, commit nothing.
-    Plan {
-        /// Shards the splits are dealt to (split `i` goes to shard `i % shards`).
-        shards: usize,
-    },
     /// One shard of a planned run (`ferry run --shard`): write its splits that have no
     /// receipt yet, each with a durable receipt, and leave the commit to `ferry commit`.
     /// A failure leaves everything for the shard's next attempt; nothing is rolled back.
@@ -316,34 +309,18 @@ async fn run_inner(
     summary.channels = plan.channels;
     let mut committing = false;
     let state = match (&opts.state, opts.sharding) {
-        (None, Sharding::Plan { .. } | Sharding::Shard(_)) => {
+        (None, Sharding::Shard(_)) => {
             return Err(Error::config(
                 "a sharded run keeps its plan and receipts in its state directory (--state)",
             ))
         }
-        (Some(o), Sharding::Plan { shards }) => {
-            if o.root.join("run.json").exists() {
-                return Err(Error::config(format!(
-                    "{} already holds a run's plan: finish it (`ferry commit --state {0}`) or                      drop it (`ferry abort --state {0}`), or choose another --state",
-                    o.root.display()
-                )));
-            }
-            let dir = RunDir::create_at(
-                &o.root,
-                o,
-                &ctx.run_id,
-                &job.name,
-                (job.reader.plugin, job.writer.plugin),
-                plan.channels,
-                &plan.splits,
-            )?;
-            dir.update(|r| r.shards = shards)?;
-            Some(Arc::new(dir))
-        }
         (Some(o), Sharding::Shard(shard)) => {
             let dir = RunDir::at(&o.root)?;
             let rec = dir.record()?;
-            check_same_splits(&rec, &plan)?;
+            // splits recorded whole are read as recorded: this process's plan is moot
+            if rec.planned_splits.is_none() {
+                check_same_splits(&rec, &plan)?;
+            }
             if rec.shards != shard.count {
                 return Err(Error::config(format!(
                     "shard {}: the run in {} was planned for {} shards, not {}",
@@ -381,9 +358,7 @@ async fn run_inner(
         job, &plan, opts, dirty, counters, retry_log, summary, &state, committing,
     )
     .await;
-    if let (Err(e), Some(st), Sharding::Whole | Sharding::Plan { .. }) =
-        (&result, &state, opts.sharding)
-    {
+    if let (Err(e), Some(st), Sharding::Whole) = (&result, &state, opts.sharding) {
         // Aborted (the directory is gone) or the abort failed (it says so).
         if st.path().exists() {
             let _ = st.update(|r| {
@@ -422,17 +397,8 @@ fn resume_dir(
     Ok((dir, committing))
 }
 
-/// The run id a run directory records (for messages).
-fn ctx_run_id(state: &Option<Arc<RunDir>>) -> String {
-    state
-        .as_ref()
-        .and_then(|s| s.record().ok())
-        .map(|r| r.run_id)
-        .unwrap_or_default()
-}
-
 /// An error unless the job plans the splits the run recorded (a resumed run, a shard).
-fn check_same_splits(rec: &crate::state::RunRecord, plan: &JobPlan) -> Result<()> {
+pub(crate) fn check_same_splits(rec: &crate::state::RunRecord, plan: &JobPlan) -> Result<()> {
     let run_id = &rec.run_id;
     let now: Vec<(usize, &str)> = plan
         .splits
@@ -595,17 +561,6 @@ async fn run_planned(
                     r.writer_input = Some(input);
                 })?;
             }
-            if let Sharding::Plan { shards } = opts.sharding {
-                plan.reader.close().await?;
-                summary.status = "planned".into();
-                summary.notes.push(format!(
-                    "planned run {}: {} splits dealt to {shards} shards (split i to shard i mod {shards}); \
-                     start `ferry run JOB --state DIR --shard I` for I in 0..{shards}, then `ferry commit --state DIR`",
-                    ctx_run_id(state),
-                    plan.splits.len()
-                ));
-                return Ok(());
-            }
         }
     }
 
@@ -614,8 +569,15 @@ async fn run_planned(
         job.settings.records_per_sec,
     ));
     let skip: std::collections::HashSet<usize> = done.iter().map(|r| r.split).collect();
-    let pending: VecDeque<Split> = plan
-        .splits
+    // A shard reads the splits as the coordinator planned them (their payloads name its
+    // snapshot of the source) when the plan recorded them.
+    let recorded = match (shard, state) {
+        (Some(_), Some(st)) => st.record()?.planned_splits,
+        _ => None,
+    };
+    let pending: VecDeque<Split> = recorded
+        .as_deref()
+        .unwrap_or(&plan.splits)
         .iter()
         .filter(|s| !skip.contains(&s.index) && shard.is_none_or(|sh| sh.owns(s.index)))
         .cloned()

@@ -14,11 +14,79 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_core::plugin::{Resume, Writer};
+use ferry_core::job::Job;
+use ferry_core::plugin::{BuildContext, Resume, Writer};
 use ferry_core::{Error, Result};
 
-use crate::state::{RunDir, RunRecord, RunStatus};
-use crate::Summary;
+use crate::state::{RunDir, RunRecord, RunStatus, StateOptions};
+use crate::{JobPlan, Summary};
+
+/// The file that says the plan is complete: shards wait for it.
+const PLANNED: &str = "planned";
+
+/// Record the sharded run of `job`, planned as `plan`, in the run directory `state.root`:
+/// the splits, the writer's prepared target and the shard count; then mark the plan
+/// complete. With `same_snapshot` the splits are recorded whole, so that every shard
+/// reads them as planned — their payloads name the planner's snapshot of the source
+/// (PostgreSQL's exported snapshot), which the caller must hold open (keep `plan`'s
+/// reader) until the shards are done. Without it each shard plans again and reads the
+/// source when it runs.
+pub async fn plan(
+    job: &Job,
+    plan: &JobPlan,
+    ctx: &BuildContext,
+    state: &StateOptions,
+    shards: usize,
+    same_snapshot: bool,
+) -> Result<RunRecord> {
+    if shards == 0 {
+        return Err(Error::config("--shards: give 1 or more"));
+    }
+    let root = &state.root;
+    if root.join("run.json").exists() {
+        return Err(Error::config(format!(
+            "{} already holds a run's plan: finish it (`ferry commit --state {0}`) or drop \
+             it (`ferry abort --state {0}`), or choose another --state",
+            root.display()
+        )));
+    }
+    let dir = RunDir::create_at(
+        root,
+        state,
+        &ctx.run_id,
+        &job.name,
+        (job.reader.plugin, job.writer.plugin),
+        plan.channels,
+        &plan.splits,
+    )?;
+    dir.update(|r| {
+        r.shards = shards;
+        r.planned_splits = same_snapshot.then(|| plan.splits.clone());
+    })?;
+    let prepared = match plan.writer.prepare(&plan.splits).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Err(ae) = plan.writer.abort(Vec::new()).await {
+                tracing::warn!("rolling back the plan: {ae}");
+            } else {
+                let _ = dir.remove();
+            }
+            return Err(e.context(format!("writer {}", job.writer.plugin)));
+        }
+    };
+    let input = crate::state::encode_schema(&plan.writer_input)?;
+    dir.update(|r| {
+        r.prepared = prepared;
+        r.writer_input = Some(input);
+    })?;
+    crate::state::write_atomic(&root.join(PLANNED), b"")?;
+    dir.record()
+}
+
+/// Whether the plan in `dir` is complete (shards may start on it).
+pub fn is_planned(dir: &std::path::Path) -> bool {
+    dir.join(PLANNED).is_file()
+}
 
 /// How long to wait for the shards, and how often to look.
 #[derive(Debug, Clone, Copy)]

@@ -95,6 +95,10 @@ pub struct RunRecord {
     /// that `ferry runs abort` can build the writer without reaching the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_input: Option<String>,
+    /// A sharded run's splits as planned, payloads included, when every shard must read
+    /// them so (`ferry coordinate`: their payloads name the coordinator's snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_splits: Option<Vec<Split>>,
     /// A sharded run's shard count (`ferry plan --shards N`); 0: not sharded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shards: usize,
@@ -197,6 +201,7 @@ impl RunDir {
             prepared: serde_json::Value::Null,
             error: None,
             writer_input: None,
+            planned_splits: None,
             shards: 0,
         };
         let dir = RunDir {
