@@ -616,7 +616,7 @@ fn fields(schema: &arrow::datatypes::Schema) -> String {
 
 /// Turns Ctrl-C / SIGTERM into a cancel for the running job (its writer then rolls back);
 /// a second Ctrl-C exits at once.
-fn cancel_on_signal() -> tokio::sync::watch::Receiver<bool> {
+pub(crate) fn cancel_on_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         #[cfg(unix)]

@@ -157,26 +157,44 @@ pub(crate) async fn cmd_plan(a: PlanArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Wait for every split, then commit; abort the run when that fails.
+/// Wait for every split, then commit; abort the run when that fails, or when a signal
+/// (Ctrl-C, a scheduler's `SIGTERM`) comes while waiting. A commit under way finishes.
 async fn wait_and_commit(dir_path: &Path, timeout: u64) -> Result<Summary> {
     let dir = RunDir::at(dir_path)?;
-    let waited = sharded::wait_for_shards(
-        &dir,
-        WaitOptions {
-            timeout: Duration::from_secs(timeout),
-            poll: Duration::from_millis(500),
-            progress: true,
-        },
-    )
-    .await;
+    // the writer first: a run whose writer cannot be built again can be neither
+    // committed nor aborted from here, and the sooner that is said the better
+    let rec = dir.record()?;
+    let writer = crate::runs::writer_of_run(&dir, &rec).await.map_err(|e| {
+        e.context(format!(
+            "run {}: cannot build its writer again to commit or abort it (the shards may go \
+             on staging); fix the cause, then `ferry commit --state {}` or `ferry abort --state {1}`",
+            rec.run_id,
+            dir_path.display()
+        ))
+    })?;
+    let mut signal = crate::commands::cancel_on_signal();
+    let waited = tokio::select! {
+        w = sharded::wait_for_shards(
+            &dir,
+            WaitOptions {
+                timeout: Duration::from_secs(timeout),
+                poll: Duration::from_millis(500),
+                progress: true,
+            },
+        ) => w,
+        _ = signal.wait_for(|c| *c) => Err(Error::Cancelled),
+    };
     let rec = dir.reload()?;
-    let writer = crate::runs::writer_of_run(&dir, &rec).await?;
     match waited {
         Ok(rec) => sharded::commit(&dir, writer, &rec).await,
         Err(e) => {
             if rec.status != RunStatus::Aborted {
                 sharded::abort(&dir, writer, &rec, &e.to_string()).await?;
             }
+            eprintln!(
+                "ferry: run {} aborted ({e}): what its shards staged is gone, the target is as it was",
+                rec.run_id
+            );
             Err(e.context("the run was aborted; the target is as it was"))
         }
     }

@@ -411,3 +411,40 @@ fn every_shard_reads_the_coordinator_s_snapshot() {
         "rows inserted or changed after the plan are not"
     );
 }
+
+#[test]
+fn a_coordinator_stopped_by_its_scheduler_aborts_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "sh_sigterm";
+    let job = table_job(dir.path(), schema, 2000, &pg_writer(schema));
+    let state = dir.path().join("state");
+    let coord = coordinator(dir.path(), &job, &state, 2, &["-p", "table=src"]);
+    for _ in 0..400 {
+        if state.join("planned").is_file() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // one shard stages its splits; the other never comes; then the scheduler stops the
+    // coordinator (a deleted pod: SIGTERM)
+    let s0 = shard(dir.path(), &job, &state, 0, &["-p", "table=src"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(s0.status.code(), Some(0), "{}", text(&s0));
+    let (run, _) = run_of(&state);
+    assert!(
+        prepared_of(&run) > 0,
+        "shard 0 staged prepared transactions"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &coord.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = coord.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("aborted"), "{}", text(&out));
+    assert_eq!(run_of(&state).1, "aborted");
+    assert_eq!(prepared_of(&run), 0, "what shard 0 staged is gone");
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 0);
+}
