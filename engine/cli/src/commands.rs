@@ -103,6 +103,11 @@ enum Command {
     ///
     /// Example: ferry coordinate jobs/person.json --shards 4 --state /shared/person-run
     Coordinate(crate::shards::CoordinateArgs),
+    /// The Kubernetes manifests of a sharded run (deploy/kubernetes/ with the run's name,
+    /// shard count, image and job file filled in).
+    ///
+    /// Example: ferry k8s --name person --shards 8 --image registry.example.com/ferry:0.1.0 --job jobs/person.json --out k8s/
+    K8s(crate::k8s::K8sArgs),
 }
 
 #[derive(Debug, Args)]
@@ -416,6 +421,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Commit(a) => crate::shards::cmd_commit(a).await,
         Command::Abort(a) => crate::shards::cmd_abort(a).await,
         Command::Coordinate(a) => crate::shards::cmd_coordinate(a).await,
+        Command::K8s(a) => crate::k8s::cmd(a),
     };
     match res {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 mod commands;
 mod demo;
 mod job_cmd;
+mod k8s;
 mod logging;
 mod pglocal;
 mod runs;

@@ -448,3 +448,56 @@ fn a_coordinator_stopped_by_its_scheduler_aborts_the_run() {
     assert_eq!(prepared_of(&run), 0, "what shard 0 staged is gone");
     assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 0);
 }
+
+#[test]
+fn ferry_k8s_writes_manifests_the_kubernetes_schema_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.json");
+    std::fs::write(&job, "{\"job\": {\"content\": []}}\n").unwrap();
+    let out = dir.path().join("k8s");
+    let o = ferry()
+        .args([
+            "k8s",
+            "--name",
+            "person8",
+            "--shards",
+            "8",
+            "--image",
+            "reg.example/ferry:1",
+            "--job",
+        ])
+        .arg(&job)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    let shards = read("shards.yaml");
+    let coord = read("coordinator.yaml");
+    assert!(
+        shards.contains("completions: 8") && shards.contains("parallelism: 8"),
+        "{shards}"
+    );
+    assert!(
+        shards.contains("name: ferry-person8-shards")
+            && shards.contains("image: reg.example/ferry:1")
+    );
+    assert!(
+        coord.contains("- \"8\"") && !coord.contains("completions: 8"),
+        "{coord}"
+    );
+    assert!(read("configmap.yaml").contains("    {\"job\": {\"content\": []}}"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let v = Command::new("bash")
+        .arg(root.join("scripts/k8s-validate.sh"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let e = ferry()
+        .args(["k8s", "--name", "Person_8", "--shards", "8", "--image", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(e.status.code(), Some(2), "{}", text(&e));
+}
