@@ -138,6 +138,23 @@ impl Params {
         Ok(p)
     }
 
+    /// The columns picked (indices into the table's) and their schema.
+    pub fn projection(&self, path: &str) -> Result<(Vec<usize>, arrow::datatypes::SchemaRef)> {
+        let all = crate::schema();
+        let picked: Vec<usize> = self
+            .column
+            .iter()
+            .map(|c| {
+                all.index_of(c)
+                    .map_err(|e| Error::schema(format!("{path}.column: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        let schema = all
+            .project(&picked)
+            .map_err(|e| Error::schema(format!("{path}.column: {e}")))?;
+        Ok((picked, std::sync::Arc::new(schema)))
+    }
+
     /// The seed of the datasource.
     pub fn seed(&self, catalog: &Catalog) -> Result<i64> {
         seed(&self.datasource, catalog.get(&self.datasource)?)

@@ -28,19 +28,7 @@ impl ReaderFactory for ToyReaderFactory {
         ctx: &BuildContext,
     ) -> Result<Arc<dyn Reader>> {
         let p = Params::parse(params, path, &mut Vec::new())?;
-        let all = crate::schema();
-        let picked: Vec<usize> = p
-            .column
-            .iter()
-            .map(|c| {
-                all.index_of(c)
-                    .map_err(|e| Error::schema(format!("{path}.column: {e}")))
-            })
-            .collect::<Result<_>>()?;
-        let schema = Arc::new(
-            all.project(&picked)
-                .map_err(|e| Error::schema(format!("{path}.column: {e}")))?,
-        );
+        let (picked, schema) = p.projection(path)?;
         Ok(Arc::new(ToyReader {
             seed: p.seed(&ctx.catalog)?,
             rows: p.rows.unwrap_or(10),

@@ -33,19 +33,7 @@ impl WriterFactory for ToyWriterFactory {
     ) -> Result<Arc<dyn Writer>> {
         let p = Params::parse(params, path, &mut Vec::new())?;
         p.seed(&ctx.catalog)?;
-        let all = crate::schema();
-        let picked: Vec<usize> = p
-            .column
-            .iter()
-            .map(|c| {
-                all.index_of(c)
-                    .map_err(|e| Error::schema(format!("{path}.column: {e}")))
-            })
-            .collect::<Result<_>>()?;
-        let schema = Arc::new(
-            all.project(&picked)
-                .map_err(|e| Error::schema(format!("{path}.column: {e}")))?,
-        );
+        let (_, schema) = p.projection(path)?;
         Ok(Arc::new(ToyWriter { schema }))
     }
 }

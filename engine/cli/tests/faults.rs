@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{pg_exec, pg_i64, pg_url, prepared_of, rt, OdpsServer};
+use support::{pg_exec, pg_i64, pg_url, prepared_of, rt, walk, OdpsServer};
 
 fn spawn_run(dir: &Path, job: &str) -> Child {
     let path = dir.join("job.json");
@@ -429,21 +429,6 @@ fn a_killed_parquet_load_is_aborted_and_leaves_no_temporary_file() {
     assert_eq!(code, Some(0), "{out}{err}");
     let left: Vec<_> = walk(&out_dir);
     assert!(left.is_empty(), "files left after the abort: {left:?}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// A source of `splits` × 1,000 rows, each split about 1 s (its rows sleep), read over

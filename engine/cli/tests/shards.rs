@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{pg_exec, pg_i64, pg_url, prepared_of, OdpsServer};
+use support::{pg_exec, pg_i64, pg_url, prepared_of, walk, OdpsServer};
 
 fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -219,21 +219,6 @@ fn one_three_and_eight_shards_load_postgresql_odps_and_parquet_exactly() {
             }
         }
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -147,3 +147,19 @@ pub fn prepared_of(run: &str) -> i64 {
         run.replace('_', "\\_")
     ))
 }
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
