@@ -336,9 +336,10 @@ struct DatasourceAdd {
 }
 
 /// Every installed connector's datasource fields, by flag: (flag, key, who takes it, help).
-fn field_flags() -> BTreeMap<String, (&'static str, Vec<&'static str>, &'static str)> {
-    let mut flags: BTreeMap<String, (&'static str, Vec<&'static str>, &'static str)> =
-        BTreeMap::new();
+type FieldFlags = BTreeMap<String, (&'static str, Vec<&'static str>, &'static str)>;
+
+fn field_flags() -> FieldFlags {
+    let mut flags = FieldFlags::new();
     for (c, kind) in ferry_core::connector::datasource_kinds() {
         for f in kind.fields {
             flags
@@ -351,9 +352,9 @@ fn field_flags() -> BTreeMap<String, (&'static str, Vec<&'static str>, &'static 
     flags
 }
 
-/// The command line with `ferry datasource add`'s field flags, from the installed
-/// connectors' datasource kinds.
-pub fn with_field_flags(cmd: clap::Command) -> clap::Command {
+/// The command line with `ferry datasource add`'s field flags (`field_flags()`, from the
+/// installed connectors' datasource kinds).
+fn with_field_flags(cmd: clap::Command, flags: &FieldFlags) -> clap::Command {
     cmd.mut_subcommand("datasource", |d| {
         d.mut_subcommand("add", |mut add| {
             let kinds: Vec<String> = ferry_core::connector::datasource_kinds()
@@ -365,10 +366,10 @@ pub fn with_field_flags(cmd: clap::Command) -> clap::Command {
             add = add.mut_arg("kind", |a| {
                 a.help(format!("The datasource's type: {}.", kinds.join("; ")))
             });
-            for (flag, (key, who, help)) in field_flags() {
+            for (flag, (key, who, help)) in flags {
                 add = add.arg(
-                    clap::Arg::new(key)
-                        .long(&*Box::leak(flag.into_boxed_str()))
+                    clap::Arg::new(*key)
+                        .long(&*Box::leak(flag.clone().into_boxed_str()))
                         .value_name("VALUE")
                         .help(format!("{}: {help}", who.join(", "))),
                 );
@@ -381,14 +382,15 @@ pub fn with_field_flags(cmd: clap::Command) -> clap::Command {
 /// Parse the command line, field flags included.
 pub fn parse() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = with_field_flags(Cli::command()).get_matches();
+    let flags = field_flags();
+    let matches = with_field_flags(Cli::command(), &flags).get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Command::Datasource(DatasourceCmd::Add(add)) = &mut cli.command {
         if let Some(m) = matches
             .subcommand_matches("datasource")
             .and_then(|d| d.subcommand_matches("add"))
         {
-            for (key, _, _) in field_flags().into_values() {
+            for (key, _, _) in flags.into_values() {
                 if let Ok(Some(v)) = m.try_get_one::<String>(key) {
                     add.fields.push((key, v.clone()));
                 }

@@ -43,17 +43,11 @@ pub(crate) struct EndArgs {
     timeout: u64,
 }
 
-/// `ferry coordinate`.
+/// `ferry coordinate`: `ferry plan`'s arguments and `ferry commit`'s time-out.
 #[derive(Debug, Args)]
 pub(crate) struct CoordinateArgs {
     #[command(flatten)]
-    job: JobArgs,
-    /// Shards the splits are dealt to.
-    #[arg(long, value_name = "N")]
-    shards: usize,
-    /// The run's own directory, shared by every shard.
-    #[arg(long, value_name = "DIR")]
-    state: PathBuf,
+    plan: PlanArgs,
     /// Seconds to wait for every split to be staged before the run is aborted.
     #[arg(long, value_name = "SECS", default_value_t = 86_400)]
     timeout: u64,
@@ -219,9 +213,10 @@ pub(crate) async fn cmd_abort(a: EndArgs) -> Result<i32> {
 }
 
 pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
-    let (held, planned) = plan(&a.job, a.shards, &a.state, true).await?;
+    let p = &a.plan;
+    let (held, planned) = plan(&p.job, p.shards, &p.state, true).await?;
     eprint!("{planned}");
-    let ended = wait_and_commit(&a.state, a.timeout).await;
+    let ended = wait_and_commit(&p.state, a.timeout).await;
     // the shards are done: let the source's snapshot go
     if let Err(e) = held.reader.close().await {
         eprintln!("warning: closing the reader: {e}");
