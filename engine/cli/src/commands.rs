@@ -261,6 +261,8 @@ struct RunArgs {
     progress_secs: u64,
     /// The runs folder: while a run goes on, `<DIR>/<run id>/` holds its plan and a
     /// receipt per finished split (removed when it commits or rolls back; see `ferry runs`).
+    /// A shard (--shard): the run's state store, as given to `ferry plan --state` (a
+    /// directory or s3://bucket/prefix).
     #[arg(long, value_name = "DIR", default_value = ferry_runtime::state::DEFAULT_ROOT)]
     state: PathBuf,
     /// After a successful run, compare source and target as `ferry verify` does; exit 1 on
@@ -695,6 +697,13 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
             }
             None => Ok(0),
         };
+    }
+    if ferry_runtime::store::is_object_store(&a.state.to_string_lossy()) {
+        return Err(Error::config(format!(
+            "--state {}: object storage keeps a sharded run's state (`ferry plan`, then \
+             `ferry run --shard I`); a run of one process keeps its runs folder on disk",
+            a.state.display()
+        )));
     }
     let catalog = load_catalog(a.job.catalog.as_deref())?;
     let contexts = var_contexts(&a.job)?;

@@ -72,9 +72,13 @@ impl Invocation {
     pub(crate) fn state(&self, root: &Path) -> Result<StateOptions> {
         Ok(StateOptions {
             root: root.to_path_buf(),
-            invocation: serde_json::to_value(self)
-                .map_err(|e| Error::internal(format!("run invocation: {e}")))?,
+            invocation: self.to_value()?,
         })
+    }
+
+    /// As recorded in `run.json`.
+    pub(crate) fn to_value(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| Error::internal(format!("run invocation: {e}")))
     }
 
     fn job_args(&self) -> JobArgs {
@@ -185,7 +189,7 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
         }
         Liveness::Abandoned | Liveness::Failed => {}
     }
-    let writer = writer_of_run(&dir, &rec).await?;
+    let writer = writer_of_run(&dir.path().display().to_string(), &rec).await?;
     // From here on the run cannot be resumed: part of what it staged may be gone.
     dir.update(|r| {
         r.status = state::RunStatus::Failed;
@@ -204,18 +208,17 @@ async fn abort(root: &Path, id: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// The writer of the run `dir` records, built again from how the run was started (the
+/// The writer of the run recorded at `location`, built again from how the run was started (the
 /// job file, its variables, the catalog), without reaching the source when the run
 /// recorded what the writer takes.
 pub(crate) async fn writer_of_run(
-    dir: &RunDir,
+    location: &str,
     rec: &state::RunRecord,
 ) -> Result<Arc<dyn ferry_core::plugin::Writer>> {
     let id = &rec.run_id;
     let inv: Invocation = serde_json::from_value(rec.invocation.clone()).map_err(|e| {
         Error::config(format!(
-            "{}: cannot tell how run {id} was started: {e}",
-            dir.path().display()
+            "{location}: cannot tell how run {id} was started: {e}"
         ))
     })?;
     let args = inv.job_args();

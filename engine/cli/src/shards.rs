@@ -3,7 +3,7 @@
 //! are `ferry_runtime::sharded`'s; the scheduler (a Kubernetes Indexed Job, a Slurm or
 //! AWS Batch array, a shell loop) only starts, retries and counts the shard processes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use ferry_core::job::{load_job_with, Job};
 use ferry_core::plugin::{BuildContext, Shard};
 use ferry_core::{Error, Result};
 use ferry_runtime::sharded::{self, WaitOptions};
-use ferry_runtime::state::{self, RunDir, RunStatus, ShardState};
+use ferry_runtime::state::{self, RunStatus, ShardState};
+use ferry_runtime::store::{self as run_store, RunStore};
 use ferry_runtime::{run_job, RunOptions, Sharding, Summary};
 
 use crate::commands::{check_job, load_catalog, var_contexts, JobArgs};
@@ -25,18 +26,19 @@ pub(crate) struct PlanArgs {
     /// Shards to deal the splits to (split i goes to shard i mod N).
     #[arg(long, value_name = "N")]
     shards: usize,
-    /// The run's own directory, shared by every shard (a shared volume): the plan, a
-    /// receipt per split and a state file per shard go there.
-    #[arg(long, value_name = "DIR")]
-    state: PathBuf,
+    /// The run's own state store, shared by every shard: a directory (a shared volume)
+    /// or S3-compatible object storage (s3://bucket/prefix, configured from the AWS_*
+    /// environment). The plan, a receipt per split and a state file per shard go there.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    state: String,
 }
 
 /// `ferry commit` / `ferry abort`.
 #[derive(Debug, Args)]
 pub(crate) struct EndArgs {
-    /// The run's directory (as given to `ferry plan --state`).
-    #[arg(long, value_name = "DIR")]
-    state: PathBuf,
+    /// The run's state store (as given to `ferry plan --state`).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    state: String,
     /// Seconds to wait for every split to be staged before the run is aborted
     /// (`ferry commit` only).
     #[arg(long, value_name = "SECS", default_value_t = 86_400)]
@@ -103,15 +105,15 @@ fn one_job(a: &JobArgs) -> Result<(Job, Arc<ferry_core::catalog::Catalog>, Strin
 async fn plan(
     a: &JobArgs,
     shards: usize,
-    dir: &Path,
+    store: &dyn RunStore,
     hold: bool,
 ) -> Result<(ferry_runtime::JobPlan, Summary)> {
     let (job, catalog, bizdate) = one_job(a)?;
-    let invocation = crate::runs::Invocation::new(a, &bizdate);
+    let invocation = crate::runs::Invocation::new(a, &bizdate).to_value()?;
     let ctx = BuildContext::for_job(Arc::clone(&catalog), &job);
     let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     let p = ferry_runtime::JobPlan::build(&job, &plugins, &ctx).await?;
-    let rec = sharded::plan(&job, &p, &ctx, &invocation.state(dir)?, shards, hold).await?;
+    let rec = sharded::plan(&job, &p, &ctx, store, invocation, shards, hold).await?;
     if !hold {
         p.reader.close().await?;
     }
@@ -145,7 +147,8 @@ async fn plan(
 }
 
 pub(crate) async fn cmd_plan(a: PlanArgs) -> Result<i32> {
-    let (_, s) = plan(&a.job, a.shards, &a.state, false).await?;
+    let store = run_store::open(&a.state)?;
+    let (_, s) = plan(&a.job, a.shards, store.as_ref(), false).await?;
     eprint!("{s}");
     println!("{}", s.run_id);
     Ok(0)
@@ -153,23 +156,22 @@ pub(crate) async fn cmd_plan(a: PlanArgs) -> Result<i32> {
 
 /// Wait for every split, then commit; abort the run when that fails, or when a signal
 /// (Ctrl-C, a scheduler's `SIGTERM`) comes while waiting. A commit under way finishes.
-async fn wait_and_commit(dir_path: &Path, timeout: u64) -> Result<Summary> {
-    let dir = RunDir::at(dir_path)?;
+async fn wait_and_commit(store: &dyn RunStore, timeout: u64) -> Result<Summary> {
     // the writer first: a run whose writer cannot be built again can be neither
     // committed nor aborted from here, and the sooner that is said the better
-    let rec = dir.record()?;
-    let writer = crate::runs::writer_of_run(&dir, &rec).await.map_err(|e| {
+    let rec = store.record().await?;
+    let writer = crate::runs::writer_of_run(store.location(), &rec).await.map_err(|e| {
         e.context(format!(
             "run {}: cannot build its writer again to commit or abort it (the shards may go \
              on staging); fix the cause, then `ferry commit --state {}` or `ferry abort --state {1}`",
             rec.run_id,
-            dir_path.display()
+            store.location()
         ))
     })?;
     let mut signal = crate::commands::cancel_on_signal();
     let waited = tokio::select! {
         w = sharded::wait_for_shards(
-            &dir,
+            store,
             WaitOptions {
                 timeout: Duration::from_secs(timeout),
                 poll: Duration::from_millis(500),
@@ -178,12 +180,12 @@ async fn wait_and_commit(dir_path: &Path, timeout: u64) -> Result<Summary> {
         ) => w,
         _ = signal.wait_for(|c| *c) => Err(Error::Cancelled),
     };
-    let rec = dir.reload()?;
+    let rec = store.record().await?;
     match waited {
-        Ok(rec) => sharded::commit(&dir, writer, &rec).await,
+        Ok(rec) => sharded::commit(store, writer, &rec).await,
         Err(e) => {
             if rec.status != RunStatus::Aborted {
-                sharded::abort(&dir, writer, &rec, &e.to_string()).await?;
+                sharded::abort(store, writer, &rec, &e.to_string()).await?;
             }
             eprintln!(
                 "ferry: run {} aborted ({e}): what its shards staged is gone, the target is as it was",
@@ -195,16 +197,17 @@ async fn wait_and_commit(dir_path: &Path, timeout: u64) -> Result<Summary> {
 }
 
 pub(crate) async fn cmd_commit(a: EndArgs) -> Result<i32> {
-    let s = wait_and_commit(&a.state, a.timeout).await?;
+    let store = run_store::open(&a.state)?;
+    let s = wait_and_commit(store.as_ref(), a.timeout).await?;
     eprint!("{s}");
     Ok(0)
 }
 
 pub(crate) async fn cmd_abort(a: EndArgs) -> Result<i32> {
-    let dir = RunDir::at(&a.state)?;
-    let rec = dir.record()?;
-    let writer = crate::runs::writer_of_run(&dir, &rec).await?;
-    sharded::abort(&dir, writer, &rec, "`ferry abort`").await?;
+    let store = run_store::open(&a.state)?;
+    let rec = store.record().await?;
+    let writer = crate::runs::writer_of_run(store.location(), &rec).await?;
+    sharded::abort(store.as_ref(), writer, &rec, "`ferry abort`").await?;
     println!(
         "aborted run {}: what its shards staged in the {} writer is gone",
         rec.run_id, rec.writer
@@ -214,9 +217,10 @@ pub(crate) async fn cmd_abort(a: EndArgs) -> Result<i32> {
 
 pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
     let p = &a.plan;
-    let (held, planned) = plan(&p.job, p.shards, &p.state, true).await?;
+    let store = run_store::open(&p.state)?;
+    let (held, planned) = plan(&p.job, p.shards, store.as_ref(), true).await?;
     eprint!("{planned}");
-    let ended = wait_and_commit(&p.state, a.timeout).await;
+    let ended = wait_and_commit(store.as_ref(), a.timeout).await;
     // the shards are done: let the source's snapshot go
     if let Err(e) = held.reader.close().await {
         eprintln!("warning: closing the reader: {e}");
@@ -226,18 +230,18 @@ pub(crate) async fn cmd_coordinate(a: CoordinateArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Wait for the plan in `dir` (the coordinator may start with the shards).
-async fn wait_for_plan(dir: &Path, secs: u64) -> Result<RunDir> {
+/// Wait for the plan in `store` (the coordinator may start with the shards).
+async fn wait_for_plan(store: &dyn RunStore, secs: u64) -> Result<()> {
     let until = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        if sharded::is_planned(dir) {
-            return RunDir::at(dir);
+        if store.is_planned().await? {
+            return Ok(());
         }
         if std::time::Instant::now() >= until {
             return Err(Error::config(format!(
                 "no plan in {} after {secs}s: start `ferry plan` or `ferry coordinate` with \
                  --state {0}",
-                dir.display()
+                store.location()
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -247,12 +251,19 @@ async fn wait_for_plan(dir: &Path, secs: u64) -> Result<RunDir> {
 /// `ferry run JOB --state DIR --shard I`: this shard's splits that have no receipt yet.
 pub(crate) async fn run_shard(
     a: &JobArgs,
-    dir_path: &Path,
+    location: &Path,
     shard: ShardRun,
     cancel: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(Summary, Option<Error>)> {
-    let dir = wait_for_plan(dir_path, shard.plan_wait).await?;
-    let rec = dir.record()?;
+    let location = location.to_str().ok_or_else(|| {
+        Error::config(format!(
+            "--state {}: not UTF-8; give another path",
+            location.display()
+        ))
+    })?;
+    let store = run_store::open(location)?;
+    wait_for_plan(store.as_ref(), shard.plan_wait).await?;
+    let rec = store.record().await?;
     match rec.status {
         RunStatus::Committed => {
             let s = Summary {
@@ -279,12 +290,12 @@ pub(crate) async fn run_shard(
         return Err(Error::config(format!(
             "--shard {}: the run in {} has {} shards (0..{})",
             shard.index,
-            dir_path.display(),
+            store.location(),
             rec.shards,
             rec.shards
         )));
     }
-    let before = dir.shard_state(shard.index)?;
+    let before = store.shard_state(shard.index).await?;
     if before.as_ref().is_some_and(|s| s.status == "gave-up") {
         return Err(Error::config(format!(
             "shard {} gave up before; the run will be aborted",
@@ -292,32 +303,34 @@ pub(crate) async fn run_shard(
         )));
     }
     let attempts = before.map_or(0, |s| s.attempts) + 1;
-    let mark = |status: &str, error: Option<String>| {
-        dir.write_shard_state(
-            shard.index,
-            &ShardState {
-                attempts,
-                status: status.to_string(),
-                error,
-                host: state::hostname(),
-            },
-        )
+    let shard_state = |status: &str, error: Option<String>| ShardState {
+        attempts,
+        status: status.to_string(),
+        error,
+        host: state::hostname(),
     };
-    mark("running", None)?;
+    store
+        .begin_shard(shard.index, &shard_state("running", None))
+        .await?;
     let (job, catalog, bizdate) = match one_job(a) {
         Ok(j) => j,
         Err(e) => {
-            mark(
-                give_up_or_fail(attempts, shard.attempts),
-                Some(e.to_string()),
-            )?;
+            store
+                .write_shard_state(
+                    shard.index,
+                    &shard_state(
+                        give_up_or_fail(attempts, shard.attempts),
+                        Some(e.to_string()),
+                    ),
+                )
+                .await?;
             return Err(e);
         }
     };
     // A cancel comes from a signal, or from the run being aborted while this shard runs.
     let (tx, rx) = tokio::sync::watch::channel(false);
     let watcher = {
-        let path = dir_path.to_path_buf();
+        let store = Arc::clone(&store);
         let mut signal = cancel;
         tokio::spawn(async move {
             loop {
@@ -329,7 +342,7 @@ pub(crate) async fn run_shard(
                         }
                     }
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        if RunDir::at(&path).and_then(|d| d.record()).is_ok_and(|r| r.status == RunStatus::Aborted) {
+                        if store.record().await.is_ok_and(|r| r.status == RunStatus::Aborted) {
                             eprintln!("ferry: the run was aborted: stopping this shard");
                             let _ = tx.send(true);
                             return;
@@ -340,10 +353,7 @@ pub(crate) async fn run_shard(
         })
     };
     let opts = RunOptions {
-        state: Some(ferry_runtime::StateOptions {
-            root: dir_path.to_path_buf(),
-            invocation: serde_json::Value::Null,
-        }),
+        store: Some(Arc::clone(&store)),
         sharding: Sharding::Shard(Shard {
             index: shard.index,
             count: rec.shards,
@@ -357,13 +367,14 @@ pub(crate) async fn run_shard(
     let plugins = ferry_runtime::Plugins::named(job.reader.plugin, job.writer.plugin)?;
     let (summary, err) = run_job(&job, &plugins, &ctx, &opts).await;
     watcher.abort();
-    match &err {
-        None => mark("done", None)?,
-        Some(e) => mark(
+    let last = match &err {
+        None => shard_state("done", None),
+        Some(e) => shard_state(
             give_up_or_fail(attempts, shard.attempts),
             Some(e.to_string()),
-        )?,
-    }
+        ),
+    };
+    store.write_shard_state(shard.index, &last).await?;
     Ok((summary, err))
 }
 

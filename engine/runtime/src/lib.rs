@@ -9,6 +9,7 @@
 
 pub mod sharded;
 pub mod state;
+pub mod store;
 pub mod summary;
 pub mod throttle;
 pub mod verify;

@@ -77,6 +77,9 @@ pub struct RunOptions {
     /// How this process takes part in the run: all of it (the default), planning a
     /// sharded run, or one shard of one.
     pub sharding: Sharding,
+    /// A shard's state store (`ferry run --shard`, [`Sharding::Shard`]): the run's plan,
+    /// and where the shard's receipts go. `state` is not used by a shard.
+    pub store: Option<Arc<dyn crate::store::RunStore>>,
 }
 
 /// How a process takes part in a run.
@@ -105,6 +108,7 @@ impl Default for RunOptions {
             state: None,
             resume: false,
             sharding: Sharding::Whole,
+            store: None,
         }
     }
 }
@@ -309,14 +313,13 @@ async fn run_inner(
     summary.channels = plan.channels;
     let mut committing = false;
     let state = match (&opts.state, opts.sharding) {
-        (None, Sharding::Shard(_)) => {
-            return Err(Error::config(
-                "a sharded run keeps its plan and receipts in its state directory (--state)",
-            ))
-        }
-        (Some(o), Sharding::Shard(shard)) => {
-            let dir = RunDir::at(&o.root)?;
-            let rec = dir.record()?;
+        (_, Sharding::Shard(shard)) => {
+            let store = opts.store.as_ref().ok_or_else(|| {
+                Error::config(
+                    "a sharded run keeps its plan and receipts in its state store (--state)",
+                )
+            })?;
+            let rec = store.record().await?;
             // splits recorded whole are read as recorded: this process's plan is moot
             if rec.planned_splits.is_none() {
                 check_same_splits(&rec, &plan)?;
@@ -325,12 +328,13 @@ async fn run_inner(
                 return Err(Error::config(format!(
                     "shard {}: the run in {} was planned for {} shards, not {}",
                     shard.index,
-                    o.root.display(),
+                    store.location(),
                     rec.shards,
                     shard.count
                 )));
             }
-            Some(Arc::new(dir))
+            // a shard's receipts go to its store (`opts.store`), not to a run directory
+            None
         }
         (state, Sharding::Whole) => match state {
             Some(o) if opts.resume => {
@@ -476,11 +480,21 @@ async fn run_planned(
         Sharding::Shard(s) => Some(s),
         _ => None,
     };
-    match state {
-        Some(st) if opts.resume || shard.is_some() => {
-            let rec = st.record()?;
-            done = st
-                .receipts()?
+    // A shard reads the splits as the coordinator planned them (their payloads name its
+    // snapshot of the source) when the plan recorded them.
+    let mut recorded = None;
+    let earlier = match (shard, &opts.store, state) {
+        (Some(_), Some(store), _) => Some((store.record().await?, store.receipts().await?)),
+        (Some(_), None, _) => return Err(Error::internal("a shard without its state store")),
+        (None, _, Some(st)) if opts.resume => Some((st.record()?, st.receipts()?)),
+        _ => None,
+    };
+    match earlier {
+        Some((rec, receipts)) => {
+            if shard.is_some() {
+                recorded = rec.planned_splits.clone();
+            }
+            done = receipts
                 .into_iter()
                 .filter(|r| r.durability == ferry_core::plugin::Durability::Durable)
                 .collect();
@@ -569,12 +583,6 @@ async fn run_planned(
         job.settings.records_per_sec,
     ));
     let skip: std::collections::HashSet<usize> = done.iter().map(|r| r.split).collect();
-    // A shard reads the splits as the coordinator planned them (their payloads name its
-    // snapshot of the source) when the plan recorded them.
-    let recorded = match (shard, state) {
-        (Some(_), Some(st)) => st.record()?.planned_splits,
-        _ => None,
-    };
     let pending: VecDeque<Split> = recorded
         .as_deref()
         .unwrap_or(&plan.splits)
@@ -871,6 +879,9 @@ impl Worker {
             }
             if let Some(st) = &self.state {
                 st.write_receipt(&receipt)?;
+            }
+            if let (true, Some(store)) = (self.durable_only, &self.opts.store) {
+                store.write_receipt(&receipt).await?;
             }
             self.receipts
                 .lock()

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Every process writes only its own files (a receipt per split, a state file per shard);
-//! `run.json` is written by the planning and the committing process alone.
+//! `run.json` is written by the planning and the committing process alone. The files live
+//! in a [`RunStore`]: a directory (a shared volume) or S3-compatible object storage, where
+//! conditional puts keep any two writers from clobbering each other (see
+//! [`crate::store`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,13 +21,11 @@ use ferry_core::job::Job;
 use ferry_core::plugin::{BuildContext, Resume, Writer};
 use ferry_core::{Error, Result};
 
-use crate::state::{RunDir, RunRecord, RunStatus, StateOptions};
+use crate::state::{RunRecord, RunStatus};
+use crate::store::RunStore;
 use crate::{JobPlan, Summary};
 
-/// The file that says the plan is complete: shards wait for it.
-const PLANNED: &str = "planned";
-
-/// Record the sharded run of `job`, planned as `plan`, in the run directory `state.root`:
+/// Record the sharded run of `job`, planned as `plan`, in the state store `store`:
 /// the splits, the writer's prepared target and the shard count; then mark the plan
 /// complete. With `same_snapshot` the splits are recorded whole, so that every shard
 /// reads them as planned — their payloads name the planner's snapshot of the source
@@ -35,57 +36,47 @@ pub async fn plan(
     job: &Job,
     plan: &JobPlan,
     ctx: &BuildContext,
-    state: &StateOptions,
+    store: &dyn RunStore,
+    invocation: serde_json::Value,
     shards: usize,
     same_snapshot: bool,
 ) -> Result<RunRecord> {
     if shards == 0 {
         return Err(Error::config("--shards: give 1 or more"));
     }
-    let root = &state.root;
-    if root.join("run.json").exists() {
-        return Err(Error::config(format!(
-            "{} already holds a run's plan: finish it (`ferry commit --state {0}`) or drop \
-             it (`ferry abort --state {0}`), or choose another --state",
-            root.display()
-        )));
-    }
-    let dir = RunDir::create_at(
-        root,
-        state,
+    let mut rec = RunRecord::new(
+        invocation,
         &ctx.run_id,
         &job.name,
         (job.reader.plugin, job.writer.plugin),
         plan.channels,
         &plan.splits,
-    )?;
-    dir.update(|r| {
-        r.shards = shards;
-        r.planned_splits = same_snapshot.then(|| plan.splits.clone());
-    })?;
+    );
+    rec.shards = shards;
+    rec.planned_splits = same_snapshot.then(|| plan.splits.clone());
+    // recorded before the writer stages anything, so that `ferry abort` finds it
+    store.create(&rec).await?;
     let prepared = match plan.writer.prepare(&plan.splits).await {
         Ok(p) => p,
         Err(e) => {
             if let Err(ae) = plan.writer.abort(Vec::new()).await {
                 tracing::warn!("rolling back the plan: {ae}");
             } else {
-                let _ = dir.remove();
+                let _ = store.remove().await;
             }
             return Err(e.context(format!("writer {}", job.writer.plugin)));
         }
     };
     let input = crate::state::encode_schema(&plan.writer_input)?;
-    dir.update(|r| {
-        r.prepared = prepared;
-        r.writer_input = Some(input);
-    })?;
-    crate::state::write_atomic(&root.join(PLANNED), b"")?;
-    dir.record()
-}
-
-/// Whether the plan in `dir` is complete (shards may start on it).
-pub fn is_planned(dir: &std::path::Path) -> bool {
-    dir.join(PLANNED).is_file()
+    let rec = store
+        .update(&|r| {
+            r.prepared = prepared.clone();
+            r.writer_input = Some(input.clone());
+            Ok(())
+        })
+        .await?;
+    store.mark_planned().await?;
+    Ok(rec)
 }
 
 /// How long to wait for the shards, and how often to look.
@@ -100,11 +91,11 @@ pub struct WaitOptions {
 }
 
 /// What the shards say: how many splits are staged, and whether one gave up.
-fn look(dir: &RunDir, rec: &RunRecord) -> Result<(usize, Option<String>)> {
-    let staged = dir.receipts()?.len();
+async fn look(store: &dyn RunStore, rec: &RunRecord) -> Result<(usize, Option<String>)> {
+    let staged = store.receipt_count().await?;
     let mut gave_up = None;
     for i in 0..rec.shards {
-        if let Some(s) = dir.shard_state(i)? {
+        if let Some(s) = store.shard_state(i).await? {
             if s.status == "gave-up" {
                 gave_up = Some(format!(
                     "shard {i} gave up after {} attempts: {}",
@@ -117,14 +108,14 @@ fn look(dir: &RunDir, rec: &RunRecord) -> Result<(usize, Option<String>)> {
     Ok((staged, gave_up))
 }
 
-/// Wait until every split of the sharded run in `dir` has a receipt. An error (after
+/// Wait until every split of the sharded run in `store` has a receipt. An error (after
 /// which the caller aborts the run) when a shard gave up, the run was aborted, or the
 /// time-out passed.
-pub async fn wait_for_shards(dir: &RunDir, opts: WaitOptions) -> Result<RunRecord> {
+pub async fn wait_for_shards(store: &dyn RunStore, opts: WaitOptions) -> Result<RunRecord> {
     let start = Instant::now();
     let mut last = usize::MAX;
     loop {
-        let rec = dir.reload()?;
+        let rec = store.record().await?;
         match rec.status {
             RunStatus::Aborted => {
                 return Err(Error::config(format!(
@@ -135,7 +126,7 @@ pub async fn wait_for_shards(dir: &RunDir, opts: WaitOptions) -> Result<RunRecor
             RunStatus::Committed | RunStatus::Committing => return Ok(rec),
             RunStatus::Failed | RunStatus::Running => {}
         }
-        let (staged, gave_up) = look(dir, &rec)?;
+        let (staged, gave_up) = look(store, &rec).await?;
         if let Some(why) = gave_up {
             return Err(Error::remote(format!("run {}: {why}", rec.run_id)));
         }
@@ -159,17 +150,21 @@ pub async fn wait_for_shards(dir: &RunDir, opts: WaitOptions) -> Result<RunRecor
                 rec.run_id,
                 rec.splits.len(),
                 opts.timeout.as_secs(),
-                dir.path().display()
+                store.location()
             )));
         }
         tokio::time::sleep(opts.poll).await;
     }
 }
 
-/// Commit the sharded run in `dir` once every split is staged, with `writer` built for
+/// Commit the sharded run in `store` once every split is staged, with `writer` built for
 /// the run (`RunRecord::writer_input`). A run already committed is left as it is. On a
 /// failed commit what the run staged is rolled back and the run is marked aborted.
-pub async fn commit(dir: &RunDir, writer: Arc<dyn Writer>, rec: &RunRecord) -> Result<Summary> {
+pub async fn commit(
+    store: &dyn RunStore,
+    writer: Arc<dyn Writer>,
+    rec: &RunRecord,
+) -> Result<Summary> {
     let mut summary = Summary {
         status: "success".into(),
         job: rec.job.clone(),
@@ -178,7 +173,7 @@ pub async fn commit(dir: &RunDir, writer: Arc<dyn Writer>, rec: &RunRecord) -> R
         channels: rec.channels,
         ..Default::default()
     };
-    let receipts = dir.receipts()?;
+    let receipts = store.receipts().await?;
     summary.records_written = receipts.iter().map(|r| r.rows).sum();
     summary.bytes_written = receipts.iter().map(|r| r.bytes).sum();
     summary.records_read = receipts.iter().map(|r| r.read.unwrap_or(r.rows)).sum();
@@ -202,17 +197,33 @@ pub async fn commit(dir: &RunDir, writer: Arc<dyn Writer>, rec: &RunRecord) -> R
     let attached = writer.attach(&resume).await;
     let committed = match attached {
         Ok(()) => {
-            dir.update(|r| r.status = RunStatus::Committing)?;
+            // refused when the run was aborted since it was read (`ferry abort`)
+            store
+                .update(&|r| {
+                    if r.status == RunStatus::Aborted {
+                        return Err(Error::config(format!(
+                            "run {} was aborted meanwhile ({})",
+                            r.run_id,
+                            r.error.as_deref().unwrap_or("no reason recorded")
+                        )));
+                    }
+                    r.status = RunStatus::Committing;
+                    Ok(())
+                })
+                .await?;
             writer.commit(receipts.clone()).await
         }
         Err(e) => Err(e),
     };
     match committed {
         Ok(report) => {
-            dir.update(|r| {
-                r.status = RunStatus::Committed;
-                r.error = None;
-            })?;
+            store
+                .update(&|r| {
+                    r.status = RunStatus::Committed;
+                    r.error = None;
+                    Ok(())
+                })
+                .await?;
             summary.notes.extend(report.notes);
             summary.notes.push(format!(
                 "committed run {}: {} splits staged by {} shards, in one commit",
@@ -231,16 +242,16 @@ pub async fn commit(dir: &RunDir, writer: Arc<dyn Writer>, rec: &RunRecord) -> R
         }
         Err(e) => {
             let e = e.context(format!("run {}: commit", rec.run_id));
-            abort(dir, writer, rec, &e.to_string()).await?;
+            abort(store, writer, rec, &e.to_string()).await?;
             Err(e)
         }
     }
 }
 
-/// Abort the sharded run in `dir`: mark it aborted (shards still running stop at their
+/// Abort the sharded run in `store`: mark it aborted (shards still running stop at their
 /// next look), undo what it staged, and once more after the shards had time to stop.
 pub async fn abort(
-    dir: &RunDir,
+    store: &dyn RunStore,
     writer: Arc<dyn Writer>,
     rec: &RunRecord,
     why: &str,
@@ -251,12 +262,22 @@ pub async fn abort(
             rec.run_id
         )));
     }
-    dir.update(|r| {
-        r.status = RunStatus::Aborted;
-        r.error = Some(why.to_string());
-    })?;
+    // refused when the run was committed since it was read
+    store
+        .update(&|r| {
+            if r.status == RunStatus::Committed {
+                return Err(Error::config(format!(
+                    "run {} is committed: there is nothing to abort",
+                    r.run_id
+                )));
+            }
+            r.status = RunStatus::Aborted;
+            r.error = Some(why.to_string());
+            Ok(())
+        })
+        .await?;
     writer
-        .abort(dir.receipts()?)
+        .abort(store.receipts().await?)
         .await
         .map_err(|e| e.context(format!("run {}: rolling back", rec.run_id)))?;
     // A shard that was writing when the run was marked may stage one more split before
@@ -265,7 +286,11 @@ pub async fn abort(
     while Instant::now() < until {
         let mut running = false;
         for i in 0..rec.shards {
-            if dir.shard_state(i)?.is_some_and(|s| s.status == "running") {
+            if store
+                .shard_state(i)
+                .await?
+                .is_some_and(|s| s.status == "running")
+            {
                 running = true;
             }
         }
@@ -275,7 +300,7 @@ pub async fn abort(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     writer
-        .abort(dir.receipts()?)
+        .abort(store.receipts().await?)
         .await
         .map_err(|e| e.context(format!("run {}: rolling back", rec.run_id)))
 }

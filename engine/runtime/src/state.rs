@@ -104,6 +104,45 @@ pub struct RunRecord {
     pub shards: usize,
 }
 
+impl RunRecord {
+    /// A new run's record (status `running`), started by this process now.
+    pub fn new(
+        invocation: serde_json::Value,
+        run_id: &str,
+        job: &str,
+        plugins: (&str, &str),
+        channels: usize,
+        splits: &[Split],
+    ) -> RunRecord {
+        RunRecord {
+            version: 1,
+            run_id: run_id.to_string(),
+            job: job.to_string(),
+            invocation,
+            reader: plugins.0.to_string(),
+            writer: plugins.1.to_string(),
+            channels,
+            host: hostname(),
+            pid: std::process::id(),
+            pid_start: process_start(std::process::id()),
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            status: RunStatus::Running,
+            splits: splits
+                .iter()
+                .map(|s| SplitEntry {
+                    index: s.index,
+                    description: s.description.clone(),
+                })
+                .collect(),
+            prepared: serde_json::Value::Null,
+            error: None,
+            writer_input: None,
+            planned_splits: None,
+            shards: 0,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -140,70 +179,16 @@ impl RunDir {
         channels: usize,
         splits: &[Split],
     ) -> Result<RunDir> {
-        RunDir::create_at(
-            &opts.root.join(run_id),
-            opts,
+        let path = opts.root.join(run_id);
+        make_run_dir(&path)?;
+        let record = RunRecord::new(
+            opts.invocation.clone(),
             run_id,
             job,
             plugins,
             channels,
             splits,
-        )
-    }
-
-    /// Create the run directory `path` (a sharded run's, named by the user) and write
-    /// `run.json` (status `running`).
-    pub fn create_at(
-        path: &Path,
-        opts: &StateOptions,
-        run_id: &str,
-        job: &str,
-        plugins: (&str, &str),
-        channels: usize,
-        splits: &[Split],
-    ) -> Result<RunDir> {
-        let path = path.to_path_buf();
-        std::fs::create_dir_all(path.join("receipts")).map_err(|e| {
-            Error::io(
-                format!(
-                    "creating the run directory {} (choose another with --state DIR)",
-                    path.display()
-                ),
-                e,
-            )
-        })?;
-        #[cfg(unix)]
-        {
-            // `invocation` may carry `-p` values: the directory is the user's alone.
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
-        }
-        let record = RunRecord {
-            version: 1,
-            run_id: run_id.to_string(),
-            job: job.to_string(),
-            invocation: opts.invocation.clone(),
-            reader: plugins.0.to_string(),
-            writer: plugins.1.to_string(),
-            channels,
-            host: hostname(),
-            pid: std::process::id(),
-            pid_start: process_start(std::process::id()),
-            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            status: RunStatus::Running,
-            splits: splits
-                .iter()
-                .map(|s| SplitEntry {
-                    index: s.index,
-                    description: s.description.clone(),
-                })
-                .collect(),
-            prepared: serde_json::Value::Null,
-            error: None,
-            writer_input: None,
-            planned_splits: None,
-            shards: 0,
-        };
+        );
         let dir = RunDir {
             path,
             record: Mutex::new(record),
@@ -258,13 +243,7 @@ impl RunDir {
     pub fn write_receipt(&self, receipt: &Receipt) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(receipt)
             .map_err(|e| Error::internal(format!("receipt json: {e}")))?;
-        write_atomic(
-            &self
-                .path
-                .join("receipts")
-                .join(format!("{:06}.json", receipt.split)),
-            &bytes,
-        )
+        write_atomic(&receipt_path(&self.path, receipt.split), &bytes)
     }
 
     /// The receipts recorded so far, by split.
@@ -277,29 +256,6 @@ impl RunDir {
         let fresh = read_record(&self.path)?;
         *self.lock()? = fresh.clone();
         Ok(fresh)
-    }
-
-    /// What shard `index` said about itself, if it said anything yet.
-    pub fn shard_state(&self, index: usize) -> Result<Option<ShardState>> {
-        let path = self.path.join("shards").join(format!("{index:04}.json"));
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::config(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-        }
-    }
-
-    /// Record what shard `index` says about itself (only that shard's process writes
-    /// its file).
-    pub fn write_shard_state(&self, index: usize, state: &ShardState) -> Result<()> {
-        let dir = self.path.join("shards");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let bytes = serde_json::to_vec_pretty(state)
-            .map_err(|e| Error::internal(format!("shard state: {e}")))?;
-        write_atomic(&dir.join(format!("{index:04}.json")), &bytes)
     }
 
     /// The run is over and left nothing behind: remove its directory.
@@ -440,7 +396,7 @@ pub fn liveness(r: &RunRecord) -> Liveness {
     }
 }
 
-fn read_record(dir: &Path) -> Result<RunRecord> {
+pub(crate) fn read_record(dir: &Path) -> Result<RunRecord> {
     let path = dir.join("run.json");
     let text = std::fs::read(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -453,7 +409,7 @@ fn read_record(dir: &Path) -> Result<RunRecord> {
         .map_err(|e| Error::config(format!("{}: not a ferry run record: {e}", path.display())))
 }
 
-fn read_receipts(dir: &Path) -> Result<Vec<Receipt>> {
+pub(crate) fn read_receipts(dir: &Path) -> Result<Vec<Receipt>> {
     let folder = dir.join("receipts");
     let entries = match std::fs::read_dir(&folder) {
         Ok(e) => e,
@@ -478,6 +434,55 @@ fn read_receipts(dir: &Path) -> Result<Vec<Receipt>> {
     }
     out.sort_by_key(|r| r.split);
     Ok(out)
+}
+
+/// Create the run directory `path` (and its `receipts` folder), the user's alone.
+pub(crate) fn make_run_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path.join("receipts")).map_err(|e| {
+        Error::io(
+            format!(
+                "creating the run directory {} (choose another with --state DIR)",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        // `invocation` may carry `-p` values: the directory is the user's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Where split `split`'s receipt goes in the run directory `dir`.
+pub(crate) fn receipt_path(dir: &Path, split: usize) -> PathBuf {
+    dir.join("receipts").join(format!("{split:06}.json"))
+}
+
+/// What shard `index` of the sharded run in `dir` said about itself, if anything yet
+/// (`shards/<index>.json`).
+pub(crate) fn read_shard_state(dir: &Path, index: usize) -> Result<Option<ShardState>> {
+    let path = dir.join("shards").join(format!("{index:04}.json"));
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::config(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Record what shard `index` says about itself (only that shard's process writes its
+/// file).
+pub(crate) fn write_shard_state(dir: &Path, index: usize, state: &ShardState) -> Result<()> {
+    let folder = dir.join("shards");
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| Error::io(format!("creating {}", folder.display()), e))?;
+    let bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::internal(format!("shard state: {e}")))?;
+    write_atomic(&folder.join(format!("{index:04}.json")), &bytes)
 }
 
 /// Write `bytes` to `path` so that a reader sees the old file or the new one, whole,
