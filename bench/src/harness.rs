@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Leave the scratch table in place afterwards (it still is replaced at the start).
     #[arg(long)]
     keep: bool,
+    /// A PostgreSQL target is a logged table with this primary key, as users load into
+    /// (default: an UNLOGGED table without keys).
+    #[arg(long, value_name = "COL")]
+    target_pk: Option<String>,
     /// Also measure PostgreSQL's own binary COPY of the same data (out, in, and the out|in pipe).
     #[arg(long)]
     baseline: bool,
@@ -128,6 +132,7 @@ pub async fn cmd(a: BenchArgs, catalog: Arc<Catalog>) -> Result<i32> {
             reader_params: parse_kv(&a.reader_params, "--reader-param")?,
             writer_params: parse_kv(&a.writer_params, "--writer-param")?,
             keep: a.keep,
+            target_pk: a.target_pk,
             baseline: a.baseline,
         },
     )
@@ -246,6 +251,8 @@ pub struct TransferBench {
     pub writer_params: serde_json::Map<String, Value>,
     /// Keep the scratch table afterwards.
     pub keep: bool,
+    /// A PostgreSQL target is a logged table with this primary key (default: UNLOGGED, no keys).
+    pub target_pk: Option<String>,
     /// Also measure PostgreSQL's own binary COPY of the same data.
     pub baseline: bool,
 }
@@ -485,14 +492,17 @@ pub async fn transfer(catalog: Arc<Catalog>, b: &TransferBench) -> Result<Vec<Be
                 Some(t) => format!("LIKE {t} INCLUDING DEFAULTS"),
                 None => pg_columns(&source_schema(&catalog, &reader).await?)?,
             };
-            pg_exec(
-                ep,
-                &format!(
+            let sql = match &b.target_pk {
+                Some(pk) => format!(
+                    "DROP TABLE IF EXISTS {scratch}; CREATE TABLE {scratch} ({cols}); \
+                     ALTER TABLE {scratch} ADD PRIMARY KEY ({})",
+                    ferry_postgres::quote_ident(pk)
+                ),
+                None => format!(
                     "DROP TABLE IF EXISTS {scratch}; CREATE UNLOGGED TABLE {scratch} ({cols})"
                 ),
-                &format!("creating the scratch table {scratch}"),
-            )
-            .await?;
+            };
+            pg_exec(ep, &sql, &format!("creating the scratch table {scratch}")).await?;
         }
         End::Odps { src: o, .. } => {
             let cols = odps_columns(&source_schema(&catalog, &reader).await?)?;

@@ -63,6 +63,8 @@ pub async fn plan(
         r.shards = shards;
         r.planned_splits = same_snapshot.then(|| plan.splits.clone());
     })?;
+    // The shards' receipts are committed by another process.
+    plan.writer.require_durable();
     let prepared = match plan.writer.prepare(&plan.splits).await {
         Ok(p) => p,
         Err(e) => {
