@@ -987,14 +987,30 @@ fn decode_worker(
             },
         ))
     };
-    let emit = |b: RecordBatch| -> Result<()> {
-        if b.num_rows() == 0 {
-            return Ok(());
-        }
+    let send = |b: RecordBatch| -> Result<()> {
         let n = b.num_rows() as u64;
         let b = map(b)?;
         out.blocking_send(Ok(b)).map_err(|_| Error::Cancelled)?;
         delivered.fetch_add(n, Ordering::SeqCst);
+        Ok(())
+    };
+    let batch_rows = r.batch_rows.max(1);
+    let emit = |b: RecordBatch| -> Result<()> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        if b.num_rows() <= batch_rows {
+            return send(b);
+        }
+        // The server chose the Arrow batch size. A slice of a big batch would keep all
+        // of it alive until its last slice is written, with a few of them queued per
+        // channel; copies of the slices let it go now.
+        let mut off = 0;
+        while off < b.num_rows() {
+            let len = batch_rows.min(b.num_rows() - off);
+            send(compact(&b.slice(off, len))?)?;
+            off += len;
+        }
         Ok(())
     };
     let mut buf = vec![0u8; 256 * 1024];
@@ -1015,6 +1031,22 @@ fn decode_worker(
         emit(b)?;
     }
     Ok(())
+}
+
+/// A copy of `b` in buffers of its own (not sharing those of the batch it was sliced from).
+fn compact(b: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::{make_array, MutableArrayData};
+    let cols = b
+        .columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            let mut m = MutableArrayData::new(vec![&data], false, c.len());
+            m.try_extend(0, 0, c.len())?;
+            Ok(make_array(m.freeze()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(b.schema(), cols)?)
 }
 
 /// The first `limit` rows of a table or partition (every normal column).
@@ -1082,6 +1114,27 @@ mod tests {
             out.extend_from_slice(&b);
         }
         out
+    }
+
+    #[test]
+    fn a_compacted_slice_equals_the_slice_and_owns_its_buffers() {
+        use arrow::array::{Array, Int64Array, StringArray};
+        use arrow::datatypes::DataType;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let n = 100_000;
+        let ids: Int64Array = (0..n).map(|i| (i % 7 != 0).then_some(i)).collect();
+        let names: StringArray = (0..n)
+            .map(|i| (i % 5 != 0).then(|| format!("name-{i}")))
+            .collect();
+        let big = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(names)]).unwrap();
+        let slice = big.slice(30_000, 8192);
+        let c = compact(&slice).unwrap();
+        assert_eq!(c, slice);
+        assert!(c.get_array_memory_size() * 5 < slice.get_array_memory_size());
+        assert_eq!(c.column(0).offset(), 0);
     }
 
     #[tokio::test]
