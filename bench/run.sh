@@ -41,6 +41,7 @@ big_flag=
 if [ "$big" = 1 ]; then big_flag="--big "; fi
 if [ "$logged_only" = 1 ]; then big_flag="--logged "; fi
 command_line="bench/run.sh $big_flag$person_rows $wide_rows"
+if [ "$logged_only" = 1 ]; then command_line="bench/run.sh --logged $person_rows"; fi
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -155,7 +156,7 @@ measure_logged() {
     --username ferry --password-env FERRY_BENCH_PG_PASSWORD >/dev/null
   log "generating person ($person_rows rows) on it"
   "$ferry" bench --generate person --rows "$person_rows" --into bench_pgd >&2
-  psql -X -q "$durl" -c "VACUUM ANALYZE public.person; CHECKPOINT" >/dev/null
+  psql -X -q "$durl" -c "VACUUM ANALYZE public.person" -c "CHECKPOINT" >/dev/null
   local staged="$work/staged_logged" shape=person-logged t=public.person
   fb "$shape" pg-null --from bench_pgd --table "$t" --to null --channels 1,2 --split-pk id
   fb "$shape" pg-parquet --from bench_pgd --table "$t" --to "parquet:$staged" --channels 1,2 --split-pk id
