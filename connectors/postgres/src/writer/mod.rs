@@ -613,6 +613,16 @@ impl Shared {
         self.plan.store(plan.index(), Ordering::Relaxed);
     }
 
+    /// `CREATE <kind> TABLE <name>` with the written columns and a row number `ferry_rn`
+    /// (staging and merge tables).
+    fn stage_table_sql(&self, kind: &str, name: &str) -> String {
+        format!(
+            "CREATE {kind} TABLE {name} AS SELECT {}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
+            self.column_list(),
+            self.target
+        )
+    }
+
     /// The written columns, quoted, comma-separated.
     fn column_list(&self) -> String {
         self.columns
@@ -870,10 +880,7 @@ impl Writer for PostgresWriter {
                     s.schema_q, s.tag, s.process
                 );
                 client
-                    .batch_execute(&format!(
-                        "CREATE UNLOGGED TABLE {name} AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
-                        s.target
-                    ))
+                    .batch_execute(&s.stage_table_sql("UNLOGGED", &name))
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: creating staging table {name}"), &e))?;
                 lock(&s.staging)?.push(name.clone());
@@ -892,10 +899,7 @@ impl Writer for PostgresWriter {
                     .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                 if s.cfg.mode != ConflictMode::Insert {
                     client
-                        .batch_execute(&format!(
-                            "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
-                            s.target
-                        ))
+                        .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
                         .await
                         .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                     staging = Some("pg_temp.ferry_stage".to_string());
@@ -1040,12 +1044,8 @@ impl PostgresWriter {
             .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
         self.pre_load(&client).await?;
         if s.cfg.mode != ConflictMode::Insert {
-            let cols = s.column_list();
             client
-                .batch_execute(&format!(
-                    "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
-                    s.target
-                ))
+                .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
                 .await
                 .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
         }
