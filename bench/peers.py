@@ -137,6 +137,15 @@ def q(s):
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
+def create_target(url, target, like, pk):
+    """An empty target like `like`: UNLOGGED without keys, or (pk) logged with that primary key."""
+    if pk:
+        psql_run(url, f"DROP TABLE IF EXISTS {target}; CREATE TABLE {target} (LIKE {like} INCLUDING DEFAULTS); "
+                      f"ALTER TABLE {target} ADD PRIMARY KEY ({pk})")
+    else:
+        psql_run(url, f"DROP TABLE IF EXISTS {target}; CREATE UNLOGGED TABLE {target} (LIKE {like} INCLUDING DEFAULTS)")
+
+
 def cmd_psql(a):
     if shutil.which("psql") is None:
         for leg in ("pg-null", "pg-pg", "parquet-pg"):
@@ -153,7 +162,7 @@ def cmd_psql(a):
         with open(spool, "wb") as f:
             subprocess.run(psql(url, out_sql), check=True, stdout=f)
         mb = os.path.getsize(spool) / 1048576.0
-        psql_run(url, f"DROP TABLE IF EXISTS {scratch}; CREATE UNLOGGED TABLE {scratch} (LIKE {t} INCLUDING DEFAULTS)")
+        create_target(url, scratch, t, a.target_pk)
         legs = [
             ("pg-null", "psql COPY TO STDOUT > /dev/null", None,
              " ".join(map(q, psql(url, out_sql))) + " > /dev/null"),
@@ -162,6 +171,8 @@ def cmd_psql(a):
             ("pg-pg", "psql | psql", f"TRUNCATE {scratch}",
              " ".join(map(q, psql(url, out_sql))) + " | " + " ".join(map(q, psql(url, in_sql)))),
         ]
+        if a.legs:
+            legs = [x for x in legs if x[0] in a.legs.split(",")]
         for leg, tool, before, line in legs:
             secs, rss = [], 0.0
             error = None
@@ -260,6 +271,13 @@ def child(a):
         schema, name = pg_table_parts(a.table)
         con.execute(f"COPY (SELECT * FROM pg.{schema}.{name}) TO '{a.out}' (FORMAT parquet, COMPRESSION zstd)")
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{a.out}')").fetchone()[0]
+    elif tool == "duckdb" and leg == "pg-pg":
+        con = duckdb_connect(ch)
+        con.execute(f"ATTACH '{a.pg_url}' AS src (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH '{a.pg_url}' AS pg (TYPE postgres)")
+        s_schema, s_name = pg_table_parts(a.table)
+        schema, name = pg_table_parts(a.scratch)
+        rows = con.execute(f"INSERT INTO pg.{schema}.{name} SELECT * FROM src.{s_schema}.{s_name}").fetchone()[0]
     elif tool == "duckdb" and leg == "parquet-pg":
         con = duckdb_connect(ch)
         con.execute(f"ATTACH '{a.pg_url}' AS pg (TYPE postgres)")
@@ -345,6 +363,7 @@ def cmd_peers(a):
         ("adbc", "pg-parquet", 1),
         ("duckdb", "pg-parquet", 1), ("duckdb", "pg-parquet", 2),
         ("sling", "pg-parquet", 1),
+        ("duckdb", "pg-pg", 2),
         ("adbc", "parquet-pg", 1),
         ("duckdb", "parquet-pg", 1), ("duckdb", "parquet-pg", 2),
         ("sling", "parquet-pg", 1),
@@ -354,6 +373,9 @@ def cmd_peers(a):
     if a.only:
         keep = set(a.only.split(","))
         plan = [p for p in plan if p[0] in keep]
+    if a.legs:
+        keep = set(a.legs.split(","))
+        plan = [p for p in plan if p[1] in keep]
     unavailable = {}
     if any(p[0] == "sling" for p in plan):
         unavailable["sling"] = sling_offline_reason()
@@ -371,8 +393,8 @@ def cmd_peers(a):
             secs, rss, error, rows = [], 0.0, None, None
             for _ in range(a.repeat):
                 # Untimed preparation: an empty target like the one ferry writes into.
-                if leg == "parquet-pg":
-                    psql_run(url, f"DROP TABLE IF EXISTS {target}; CREATE UNLOGGED TABLE {target} (LIKE {t} INCLUDING DEFAULTS)")
+                if leg in ("parquet-pg", "pg-pg"):
+                    create_target(url, target, t, a.target_pk)
                 if leg == "odps-pg":
                     psql_run(url, f"DROP TABLE IF EXISTS {target}")
                 if os.path.exists(out):
@@ -389,7 +411,7 @@ def cmd_peers(a):
                 secs.append(res["secs"])
                 rss = max(rss, r)
                 rows = res["rows"] if res["rows"] >= 0 else rows_src
-            if leg in ("parquet-pg", "odps-pg"):
+            if leg in ("parquet-pg", "pg-pg", "odps-pg"):
                 psql_run(url, f"DROP TABLE IF EXISTS {target}")
             note = None
             if tool == "duckdb":
@@ -420,6 +442,8 @@ def main():
         p.add_argument("--table", required=True)
         p.add_argument("--repeat", type=int, default=3)
         p.add_argument("--work", default=None)
+        p.add_argument("--target-pk", default=None, help="PostgreSQL targets are logged tables with this primary key")
+        p.add_argument("--legs", default=None, help="comma-separated legs to run")
         if name == "peers":
             p.add_argument("--parquet-in")
             p.add_argument("--odps-endpoint")

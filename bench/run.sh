@@ -12,6 +12,11 @@
 #
 #   bench/run.sh [PERSON_ROWS] [WIDE_ROWS]      defaults 5000000 and 2000000
 #   bench/run.sh --big [PERSON_ROWS] [WIDE_ROWS] also 20M person rows (ferry legs), to show RSS stays flat
+#   bench/run.sh --logged [PERSON_ROWS]           only the `person-logged` legs (below), into
+#                                                 bench/RESULTS-logged.md
+# Every run also measures `person-logged`: a second server as users run one (fsync on,
+# max_prepared_transactions = 0, defaults otherwise; FERRY_PG_DURABLE=1 scripts/pg-start.sh),
+# PostgreSQL targets that are logged tables with a primary key, ferry against psql and DuckDB.
 #   FERRY_BENCH_BIG=1 / FERRY_BENCH_BIG_ROWS=N   same as --big / its row count (default 20000000)
 #   FERRY_BENCH_REPEAT=3                          runs per measurement
 #   FERRY_BENCH_PROFILE=release|dev               cargo profile (default release)
@@ -21,17 +26,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 big=${FERRY_BENCH_BIG:-0}
+logged_only=0
 if [ "${1:-}" = --big ]; then big=1; shift; fi
+if [ "${1:-}" = --logged ]; then logged_only=1; shift; fi
 person_rows=${1:-5000000}
 wide_rows=${2:-2000000}
 big_rows=${FERRY_BENCH_BIG_ROWS:-20000000}
 repeat=${FERRY_BENCH_REPEAT:-3}
 profile=${FERRY_BENCH_PROFILE:-release}
 results_md=${FERRY_BENCH_OUT:-$root/bench/RESULTS.md}
+if [ "$logged_only" = 1 ]; then results_md=${FERRY_BENCH_OUT:-$root/bench/RESULTS-logged.md}; fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferry-target-bench}
 big_flag=
 if [ "$big" = 1 ]; then big_flag="--big "; fi
+if [ "$logged_only" = 1 ]; then big_flag="--logged "; fi
 command_line="bench/run.sh $big_flag$person_rows $wide_rows"
+if [ "$logged_only" = 1 ]; then command_line="bench/run.sh --logged $person_rows"; fi
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -54,10 +64,12 @@ py=$("$root/scripts/bench-venv.sh")
 work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 chmod 755 "$work"   # the postgres user must reach the data dir inside
 pgdir="$work/pg"
+pgd_dir="$work/pg-durable"
 odps_pid=
 cleanup() {
   if [ -n "$odps_pid" ]; then kill "$odps_pid" 2>/dev/null || true; wait "$odps_pid" 2>/dev/null || true; fi
   "$root/scripts/pg-stop.sh" "$pgdir" >/dev/null 2>&1 || true
+  "$root/scripts/pg-stop.sh" "$pgd_dir" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -133,11 +145,46 @@ measure_shape() { # measure_shape SHAPE TABLE [ferry-only]
   rm -rf "$staged"
 }
 
+# What users load into: a server with fsync on and no prepared transactions, targets that
+# are logged tables with a primary key. ferry, psql and DuckDB on the same data.
+measure_logged() {
+  log "starting a second PostgreSQL as users run one (fsync on, max_prepared_transactions = 0)"
+  local durl dhost
+  durl=$(FERRY_PG_DURABLE=1 "$root/scripts/pg-start.sh" "$pgd_dir" | tail -1)
+  dhost=${durl#*@}
+  "$ferry" datasource add bench_pgd --type postgresql --jdbc-url "jdbc:postgresql://$dhost" \
+    --username ferry --password-env FERRY_BENCH_PG_PASSWORD >/dev/null
+  log "generating person ($person_rows rows) on it"
+  "$ferry" bench --generate person --rows "$person_rows" --into bench_pgd >&2
+  psql -X -q "$durl" -c "VACUUM ANALYZE public.person" -c "CHECKPOINT" >/dev/null
+  local staged="$work/staged_logged" shape=person-logged t=public.person
+  fb "$shape" pg-null --from bench_pgd --table "$t" --to null --channels 1,2 --split-pk id
+  fb "$shape" pg-parquet --from bench_pgd --table "$t" --to "parquet:$staged" --channels 1,2 --split-pk id
+  fb "$shape" pg-pg --from bench_pgd --table "$t" --to bench_pgd --channels 1,2 --split-pk id --target-pk id
+  fb "$shape" parquet-pg --from "parquet:$staged" --table "$t" --to bench_pgd --channels 1,2 --target-pk id
+  settle
+  log "psql $shape"
+  "$py" bench/peers.py psql --shape "$shape" --pg-url "$durl" --table "$t" --repeat "$repeat" --work "$work" \
+    --target-pk id | tee -a "$results" >&2
+  settle
+  log "duckdb $shape"
+  "$py" bench/peers.py peers --shape "$shape" --pg-url "$durl" --table "$t" --repeat "$repeat" --work "$work" \
+    --parquet-in "$staged" --only duckdb --legs pg-parquet,pg-pg,parquet-pg --target-pk id \
+    | tee -a "$results" >&2
+  rm -rf "$staged"
+  "$root/scripts/pg-stop.sh" "$pgd_dir" >/dev/null 2>&1 || true
+}
+
+if [ "$logged_only" = 1 ]; then
+  measure_logged
+else
 log "generating person ($person_rows rows) and wide ($wide_rows rows)"
 "$ferry" bench --generate person --rows "$person_rows" --into bench_pg >&2
 "$ferry" bench --generate wide --rows "$wide_rows" --into bench_pg >&2
 measure_shape person public.person
 measure_shape wide public.wide
+measure_logged
+fi
 if [ "$big" = 1 ]; then
   log "generating person_big ($big_rows rows)"
   psql -X -q "$url" -c "DROP TABLE public.person, public.wide" >/dev/null

@@ -2,6 +2,10 @@
 # Start a throwaway PostgreSQL server in DIR on a free loopback port and print its URL.
 #   scripts/pg-start.sh DIR        -> prints postgres://ferry:ferry@127.0.0.1:PORT/postgres
 #   scripts/pg-stop.sh DIR         -> stops it
+#   FERRY_PG_DURABLE=1 scripts/pg-start.sh DIR
+#                                  -> a server as users run one: fsync, synchronous_commit
+#                                     and full_page_writes on, max_prepared_transactions = 0,
+#                                     PostgreSQL's defaults otherwise (the bench's logged legs)
 # Installs the server with apt when no initdb is found. Runs as the `postgres` user
 # when started as root (PostgreSQL refuses to run as root).
 set -euo pipefail
@@ -41,6 +45,13 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
   [ "$(id -u)" = 0 ] && chown postgres "$dir/pwfile"
   "${as_pg[@]}" "$INITDB" -D "$dir/data" -U ferry --pwfile="$dir/pwfile" -A scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  if [ "${FERRY_PG_DURABLE:-0}" = 1 ]; then
+    cat >> "$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 100
+CONF
+  else
   cat >> "$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
@@ -52,6 +63,7 @@ full_page_writes = off
 shared_buffers = 256MB
 max_wal_size = 4GB
 CONF
+  fi
 fi
 sed -i "/^port = /d" "$dir/data/postgresql.conf"
 echo "port = $port" >> "$dir/data/postgresql.conf"

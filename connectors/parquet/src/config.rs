@@ -53,6 +53,10 @@ pub struct WriterParams {
     /// Rows per row group (default 131072).
     #[serde(default, deserialize_with = "lenient_opt_u64")]
     pub row_group_size: Option<u64>,
+    /// Threads encoding the columns of each channel's files (default: the cores, at
+    /// most one per column); 1 still encodes beside the read.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub encode_threads: Option<u64>,
     /// Output column names, in the reader's column order (default: the reader's names).
     /// Entries may be strings or DataX-style `{"name": ..., "type": ...}` objects (the
     /// type is ignored: Arrow types are written as they come).
@@ -268,6 +272,7 @@ pub fn parse_writer(
         ("maxFileSizeMB", p.max_file_size_mb),
         ("maxRowsPerFile", p.max_rows_per_file),
         ("rowGroupSize", p.row_group_size),
+        ("encodeThreads", p.encode_threads),
     ] {
         if v == Some(0) {
             return Err(Error::config(format!("{path}.{key}: must be at least 1")));
@@ -325,6 +330,7 @@ pub const WRITER_PARAMS: &[Param] = &[
     param("maxFileSizeMB", "256", Set::Never, "integer, default none: roll to a new file at about this many MiB"),
     param("maxRowsPerFile", "1000000", Set::Never, "integer, default none: roll to a new file at this many rows"),
     param("rowGroupSize", "131072", Set::Never, "integer, default 131072: rows per row group"),
+    param("encodeThreads", "2", Set::Never, "integer, default the cores: threads encoding each channel's columns, beside the read"),
     param("column", "[\"id\", \"name\"]", Set::Never, "list, default the reader's names: output column names in the reader's order (strings or {name, type})"),
 ];
 

@@ -13,6 +13,7 @@
 
 pub mod browse;
 pub mod config;
+mod encode;
 pub mod error;
 pub mod files;
 pub mod inspect;

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,13 +32,15 @@ use ferry_core::plugin::{
     WriterFactory,
 };
 use ferry_core::{Error, Result};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::ArrowSchemaConverter;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::config::{
     parse_writer, Partitioning, WriteMode, DEFAULT_FILE_PREFIX, DEFAULT_ROW_GROUP_ROWS,
 };
-use crate::error::{io_error, write_error};
+use crate::encode::{mostly_distinct, Encoders, FileEncoder};
+use crate::error::io_error;
 use crate::partition::{escape, needs_escape, NULL_PARTITION};
 use crate::types::check_writable;
 
@@ -147,6 +148,17 @@ impl WriterFactory for ParquetWriterFactory {
         }
         let file_schema: SchemaRef = Arc::new(schema.project(&file_cols)?);
         check_writable(&file_schema, path)?;
+        let parquet_schema = ArrowSchemaConverter::new()
+            .convert(&file_schema)
+            .map_err(|e| Error::config(format!("{path}: the columns cannot be written: {e}")))?;
+        let leaf_roots: Vec<usize> = (0..parquet_schema.num_columns())
+            .map(|l| parquet_schema.get_column_root_idx(l))
+            .collect();
+        let leaf_paths: Vec<ColumnPath> = parquet_schema
+            .columns()
+            .iter()
+            .map(|c| c.path().clone())
+            .collect();
 
         let base = PathBuf::from(&p.path);
         let root = match &partitioning {
@@ -188,6 +200,12 @@ impl WriterFactory for ParquetWriterFactory {
             mode: p.write_mode,
             recursive_truncate: matches!(partitioning, Partitioning::Columns(_)),
             props,
+            rows_per_group: rows_per_group.max(1),
+            encode_threads: p
+                .encode_threads
+                .map_or_else(default_encode_threads, |t| t as usize),
+            leaf_roots,
+            leaf_paths,
             schema,
             file_schema,
             part_cols,
@@ -213,6 +231,13 @@ struct WriterConfig {
     mode: WriteMode,
     recursive_truncate: bool,
     props: WriterProperties,
+    rows_per_group: usize,
+    /// Column encoding threads per sink.
+    encode_threads: usize,
+    /// The top-level column of each Parquet leaf column.
+    leaf_roots: Vec<usize>,
+    /// The Parquet path of each leaf column.
+    leaf_paths: Vec<ColumnPath>,
     schema: SchemaRef,
     file_schema: SchemaRef,
     part_cols: Vec<usize>,
@@ -246,6 +271,11 @@ pub struct WrittenFile {
     pub rows: u64,
     /// Its size.
     pub bytes: u64,
+}
+
+/// Encoding threads per channel when `encodeThreads` is not set: the cores.
+fn default_encode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -517,9 +547,11 @@ impl Writer for ParquetWriter {
         Ok(Box::new(ParquetSink {
             state: Some(Box::new(SinkState {
                 cfg: Arc::clone(&self.cfg),
+                encoders: None,
                 split: None,
                 open: HashMap::new(),
                 done: Vec::new(),
+                broken: Vec::new(),
                 next_file: 0,
                 tick: 0,
                 rows: 0,
@@ -553,7 +585,7 @@ impl Writer for ParquetWriter {
 }
 
 struct OpenFile {
-    writer: ArrowWriter<File>,
+    writer: FileEncoder,
     temp: PathBuf,
     target: PathBuf,
     rows: u64,
@@ -562,11 +594,15 @@ struct OpenFile {
 
 struct SinkState {
     cfg: Arc<WriterConfig>,
+    /// The column encoding threads, started with the first file.
+    encoders: Option<Encoders>,
     /// The split being written (files are named after it).
     split: Option<usize>,
     /// Open files by partition folder (relative to root; "" = root).
     open: HashMap<String, OpenFile>,
     done: Vec<WrittenFile>,
+    /// Files of the split that failed to finish.
+    broken: Vec<PathBuf>,
     next_file: usize,
     tick: u64,
     rows: u64,
@@ -654,7 +690,7 @@ impl SinkState {
         let total = batch.num_rows();
         while offset < total {
             if !self.open.contains_key(&dir) {
-                self.open_file(&dir)?;
+                self.open_file(&dir, &batch)?;
             }
             self.tick += 1;
             let tick = self.tick;
@@ -664,21 +700,21 @@ impl SinkState {
                 .open
                 .get_mut(&dir)
                 .ok_or_else(|| Error::internal("parquet writer: file vanished"))?;
+            let enc = self
+                .encoders
+                .as_ref()
+                .ok_or_else(|| Error::internal("parquet writer: no encoder threads"))?;
             f.last_used = tick;
             let room = max_rows
                 .map_or(usize::MAX, |m| m.saturating_sub(f.rows) as usize)
                 .max(1);
             let take = room.min(total - offset);
             let slice = batch.slice(offset, take);
-            f.writer
-                .write(&slice)
-                .map_err(|e| write_error(&f.target, e))?;
+            f.writer.write(enc, &slice)?;
             f.rows += take as u64;
             offset += take;
             let full_rows = max_rows.is_some_and(|m| f.rows >= m);
-            let full_bytes = max_bytes.is_some_and(|m| {
-                (f.writer.bytes_written() + f.writer.in_progress_size()) as u64 >= m
-            });
+            let full_bytes = max_bytes.is_some_and(|m| f.writer.size_estimate() >= m);
             if full_rows || full_bytes {
                 self.close_file(&dir)?;
             }
@@ -686,7 +722,7 @@ impl SinkState {
         Ok(())
     }
 
-    fn open_file(&mut self, dir: &str) -> Result<()> {
+    fn open_file(&mut self, dir: &str, first: &RecordBatch) -> Result<()> {
         if self.open.len() >= MAX_OPEN_FILES_PER_CHANNEL {
             if let Some(lru) = self
                 .open
@@ -728,14 +764,26 @@ impl SinkState {
             self.cfg.run_tag
         ));
         let target = folder.join(format!("{}-{job}-{sp:03}-{n:05}.parquet", self.cfg.prefix));
-        let file = File::create(&temp).map_err(|e| io_error("creating", &temp, e))?;
+        if self.encoders.is_none() {
+            let weights: Vec<usize> = first
+                .columns()
+                .iter()
+                .map(|c| c.get_buffer_memory_size())
+                .collect();
+            self.encoders = Some(Encoders::start(
+                &self.cfg.file_schema,
+                &self.cfg.leaf_roots,
+                &weights,
+                self.cfg.encode_threads,
+            )?);
+        }
+        let props = self.file_props(first);
+        let enc = self
+            .encoders
+            .as_mut()
+            .ok_or_else(|| Error::internal("parquet writer: no encoder threads"))?;
         lock(&self.temps).push(temp.clone());
-        let writer = ArrowWriter::try_new(
-            file,
-            Arc::clone(&self.cfg.file_schema),
-            Some(self.cfg.props.clone()),
-        )
-        .map_err(|e| write_error(&temp, e))?;
+        let writer = enc.create(&temp, &self.cfg.file_schema, props, self.cfg.rows_per_group)?;
         self.open.insert(
             dir.to_string(),
             OpenFile {
@@ -749,27 +797,65 @@ impl SinkState {
         Ok(())
     }
 
+    /// The writer properties of a file whose first rows are `first`: no dictionary for
+    /// the (unnested) columns whose values are mostly distinct there.
+    fn file_props(&self, first: &RecordBatch) -> WriterProperties {
+        let cfg = &self.cfg;
+        let mut b = None;
+        for (leaf, &root) in cfg.leaf_roots.iter().enumerate() {
+            let single = cfg.leaf_roots.iter().filter(|&&r| r == root).count() == 1;
+            if !single || !cfg.props.dictionary_enabled(&cfg.leaf_paths[leaf]) {
+                continue;
+            }
+            if mostly_distinct(first.column(root).as_ref()) == Some(true) {
+                b = Some(
+                    b.unwrap_or_else(|| cfg.props.clone().into_builder())
+                        .set_column_dictionary_enabled(cfg.leaf_paths[leaf].clone(), false),
+                );
+            }
+        }
+        b.map_or_else(|| cfg.props.clone(), |b| b.build())
+    }
+
     fn close_file(&mut self, dir: &str) -> Result<()> {
         let Some(f) = self.open.remove(dir) else {
             return Ok(());
         };
-        // Synced: a receipt is durable, and a resumed run commits the file.
-        let file = f
-            .writer
-            .into_inner()
-            .map_err(|e| write_error(&f.target, e))?;
-        file.sync_all()
-            .map_err(|e| io_error("syncing", &f.temp, e))?;
-        let bytes = std::fs::metadata(&f.temp)
-            .map_err(|e| io_error("reading", &f.temp, e))?
-            .len();
-        self.done.push(WrittenFile {
-            temp: f.temp,
-            target: f.target,
-            rows: f.rows,
-            bytes,
-        });
-        Ok(())
+        let OpenFile {
+            writer,
+            temp,
+            target,
+            rows,
+            ..
+        } = f;
+        let finished = self
+            .encoders
+            .as_ref()
+            .ok_or_else(|| Error::internal("parquet writer: no encoder threads"))
+            .and_then(|enc| writer.finish(enc))
+            .and_then(|file| {
+                // Synced: a receipt is durable, and a resumed run commits the file.
+                file.sync_all().map_err(|e| io_error("syncing", &temp, e))?;
+                Ok(std::fs::metadata(&temp)
+                    .map_err(|e| io_error("reading", &temp, e))?
+                    .len())
+            });
+        match finished {
+            Ok(bytes) => {
+                self.done.push(WrittenFile {
+                    temp,
+                    target,
+                    rows,
+                    bytes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // Neither open nor done any more: remembered for `discard`.
+                self.broken.push(temp);
+                Err(e)
+            }
+        }
     }
 
     fn begin(&mut self, split: usize) {
@@ -777,7 +863,20 @@ impl SinkState {
         self.rows = 0;
         self.next_file = 0;
         self.done.clear();
-        self.open.clear();
+        self.broken.clear();
+        self.forget_open();
+    }
+
+    /// Drop the open files' encoding state (their files are left as they are).
+    fn forget_open(&mut self) -> Vec<PathBuf> {
+        let mut temps = Vec::new();
+        for (_, f) in self.open.drain() {
+            temps.push(f.temp);
+            if let Some(enc) = &self.encoders {
+                f.writer.forget(enc);
+            }
+        }
+        temps
     }
 
     /// Close the split's files and describe them.
@@ -799,7 +898,8 @@ impl SinkState {
     /// Delete the split's files, open and closed.
     fn discard(&mut self) -> Result<()> {
         let mut gone: Vec<PathBuf> = self.done.drain(..).map(|f| f.temp).collect();
-        gone.extend(self.open.drain().map(|(_, f)| f.temp));
+        gone.append(&mut self.broken);
+        gone.extend(self.forget_open());
         self.split = None;
         self.rows = 0;
         for t in &gone {

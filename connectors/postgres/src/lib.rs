@@ -20,7 +20,7 @@ pub mod writer;
 
 pub use conn::{pg_error, PgEndpoint, SslMode};
 pub use reader::{preview, PostgresReader, PostgresReaderFactory};
-pub use types::{arrow_field, table_columns, PgColumn, PgScalar};
+pub use types::{arrow_field, quote_ident, table_columns, PgColumn, PgScalar};
 
 use std::sync::Arc;
 

@@ -57,8 +57,8 @@ async fn build(params: serde_json::Value) -> ferry_core::Result<Arc<dyn Writer>>
     build_ch(params, 1).await
 }
 
-/// Build for a job of `channels` channels (1: the single-transaction plan; more: two-phase
-/// or staged).
+/// Build for a job of `channels` channels (two-phase where it applies, else the single
+/// transaction, or staged with `resumable`).
 async fn build_ch(
     params: serde_json::Value,
     channels: usize,
@@ -324,21 +324,32 @@ fn chrono_like(s: &str) -> i64 {
 }
 
 async fn conflict_case(schema: &str, mode: &str) -> (Vec<String>, u64, u64) {
-    let one = conflict_case_ch(schema, mode, 1).await;
-    // The same through the staged plan (several channels, one of them used).
-    let staged = conflict_case_ch(&format!("{schema}_st"), mode, 2).await;
+    let one = conflict_case_ch(schema, mode, 1, false).await;
+    // The same with two channels on one transaction, and through the staged plan.
+    let shared = conflict_case_ch(&format!("{schema}_sh"), mode, 2, false).await;
+    assert_eq!(
+        one, shared,
+        "one and two channels of the single plan differ"
+    );
+    let staged = conflict_case_ch(&format!("{schema}_st"), mode, 2, true).await;
     assert_eq!(one, staged, "single-transaction and staged plans differ");
     one
 }
 
-async fn conflict_case_ch(schema: &str, mode: &str, channels: usize) -> (Vec<String>, u64, u64) {
+async fn conflict_case_ch(
+    schema: &str,
+    mode: &str,
+    channels: usize,
+    resumable: bool,
+) -> (Vec<String>, u64, u64) {
     let c = setup(
         schema,
         "CREATE TABLE t (id int4 PRIMARY KEY, name text); INSERT INTO t VALUES (1, 'old'), (2, 'old');",
     )
     .await;
     let w = build_ch(
-        json!({"table": format!("{schema}.t"), "column": ["id", "name"], "writeMode": mode}),
+        json!({"table": format!("{schema}.t"), "column": ["id", "name"], "writeMode": mode,
+               "resumable": resumable}),
         channels,
     )
     .await
@@ -566,15 +577,20 @@ async fn clear_errors_for_missing_table_unknown_column_and_bad_password() {
 
 #[tokio::test]
 async fn pre_and_post_sql_run_with_the_load_in_one_transaction() {
-    pre_and_post_sql("w_prepost", 1).await;
+    pre_and_post_sql("w_prepost", 1, false).await;
+}
+
+#[tokio::test]
+async fn pre_and_post_sql_two_channels_run_with_the_load_in_one_transaction() {
+    pre_and_post_sql("w_prepost_sh", 2, false).await;
 }
 
 #[tokio::test]
 async fn pre_and_post_sql_staged_run_with_the_load_in_one_transaction() {
-    pre_and_post_sql("w_prepost_st", 2).await;
+    pre_and_post_sql("w_prepost_st", 2, true).await;
 }
 
-async fn pre_and_post_sql(schema: &str, channels: usize) {
+async fn pre_and_post_sql(schema: &str, channels: usize, resumable: bool) {
     let c = setup(
         schema,
         "CREATE TABLE t (id int4 PRIMARY KEY, name text); CREATE TABLE log (msg text);
@@ -583,7 +599,7 @@ async fn pre_and_post_sql(schema: &str, channels: usize) {
     .await;
     let w = build_ch(
         json!({"table": format!("{schema}.t"), "column": ["id", "name"],
-        "preSql": ["DELETE FROM @table WHERE id = 1"],
+        "preSql": ["DELETE FROM @table WHERE id = 1"], "resumable": resumable,
         "postSql": [format!("INSERT INTO {schema}.log SELECT 'rows=' || count(*) FROM @table")]}),
         channels,
     )
@@ -622,7 +638,7 @@ async fn pre_and_post_sql(schema: &str, channels: usize) {
     // truncate + a failing postSql: nothing changes.
     let w = build_ch(
         json!({"table": format!("{schema}.t"), "column": ["id", "name"], "truncate": true,
-        "postSql": ["SELECT 1/0"]}),
+        "postSql": ["SELECT 1/0"], "resumable": resumable}),
         channels,
     )
     .await
@@ -714,8 +730,17 @@ async fn plans_follow_the_parameters() {
         plan(json!({"preparedTransactions": false}), 1).await,
         CommitPlan::Single
     );
+    // Several channels without prepared transactions take turns on one transaction.
     assert_eq!(
         plan(json!({"preparedTransactions": false}), 2).await,
+        CommitPlan::Single
+    );
+    assert_eq!(
+        plan(json!({"preparedTransactions": false, "resumable": true}), 2).await,
+        CommitPlan::Staged
+    );
+    assert_eq!(
+        plan(json!({"preparedTransactions": false, "resumable": true}), 1).await,
         CommitPlan::Staged
     );
     assert_eq!(
@@ -727,17 +752,25 @@ async fn plans_follow_the_parameters() {
         CommitPlan::Single
     );
     assert_eq!(plan(json!({}), 2).await, CommitPlan::TwoPhase);
-    assert_eq!(plan(json!({"truncate": true}), 2).await, CommitPlan::Staged);
+    assert_eq!(plan(json!({"truncate": true}), 2).await, CommitPlan::Single);
     assert_eq!(
         plan(json!({"preSql": ["select 1"]}), 2).await,
-        CommitPlan::Staged
+        CommitPlan::Single
     );
     assert_eq!(
         plan(json!({"postSql": ["select 1"]}), 4).await,
-        CommitPlan::Staged
+        CommitPlan::Single
     );
     assert_eq!(
         plan(json!({"writeMode": "ignore"}), 2).await,
+        CommitPlan::Single
+    );
+    assert_eq!(
+        plan(json!({"truncate": true, "resumable": true}), 2).await,
+        CommitPlan::Staged
+    );
+    assert_eq!(
+        plan(json!({"writeMode": "update", "resumable": "true"}), 3).await,
         CommitPlan::Staged
     );
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Split retry in the PostgreSQL writer, against a real server (`FERRY_TEST_PG_URL`):
 //! a split's attempt is discarded and written again, as the runtime does after a transient
-//! error, in every commit plan; a terminated writer backend is retried in the staged and
+//! error, in every commit plan (the single plan's channels taking turns on one
+//! transaction); a terminated writer backend is retried in the staged and
 //! two-phase plans and fails the job in the single-transaction plan; a lock wait is a split
 //! error, never a dirty row; a second writer of the same run (a resumed process) takes over
 //! the first one's prepared splits. Each test uses its own schema.
@@ -247,17 +248,103 @@ async fn discarded_split_is_written_once_two_phase() {
 
 #[tokio::test]
 async fn discarded_split_is_written_once_staged() {
-    discard_and_retry("wr_staged", 2, json!({"truncate": true})).await;
+    discard_and_retry("wr_staged", 2, json!({"truncate": true, "resumable": true})).await;
 }
 
 #[tokio::test]
 async fn discarded_split_is_written_once_staged_update() {
-    discard_and_retry("wr_staged_upd", 2, json!({"writeMode": "update"})).await;
+    discard_and_retry(
+        "wr_staged_upd",
+        2,
+        json!({"writeMode": "update", "resumable": true}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn discarded_split_is_written_once_single_transaction_two_channels() {
+    discard_and_retry("wr_shared", 2, json!({"truncate": true})).await;
+}
+
+#[tokio::test]
+async fn discarded_split_is_written_once_single_transaction_two_channels_update() {
+    discard_and_retry("wr_shared_upd", 2, json!({"writeMode": "update"})).await;
 }
 
 #[tokio::test]
 async fn discarded_split_is_written_once_per_channel() {
     discard_and_retry("wr_perch", 2, json!({"atomic": false, "batchSize": 100})).await;
+}
+
+/// The single plan with two channels: the channels' splits take turns on the one
+/// transaction. Channel 1's first write waits while channel 0 holds the turn, goes on once
+/// channel 0's split ends, and its discarded attempt drops only its own rows; nothing is
+/// visible before the commit, every row once after it, and one connection did it all.
+#[tokio::test]
+async fn two_channels_take_turns_on_one_transaction() {
+    let schema = "wr_turns";
+    let c = setup(schema).await;
+    let w = writer(schema, 2, json!({"preparedTransactions": false})).await;
+    let job = DirtyCollector::in_memory();
+    w.prepare(&[split(0), split(1), split(2)]).await.unwrap();
+    let scope0 = job.scoped();
+    let mut zero = w.open(0, scope0.clone()).await.unwrap();
+    let scope1 = job.scoped();
+    let mut one = w.open(1, scope1.clone()).await.unwrap();
+    let backends = format!(
+        "SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = '{schema}.t'::regclass \
+         AND pid <> pg_backend_pid()"
+    );
+
+    zero.begin(&split(0)).await.unwrap();
+    one.begin(&split(1)).await.unwrap();
+    let b0 = batch_of(&w, ids(0), "final", false);
+    zero.write(b0.slice(0, 500)).await.unwrap();
+    // Channel 1's attempt waits for the turn.
+    let first = batch_of(&w, 6000..7000, "first attempt", false);
+    let waiting = tokio::spawn(async move {
+        let r = one.write(first).await;
+        (one, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "channel 1 wrote while channel 0 held the turn"
+    );
+    zero.write(b0.slice(500, 500)).await.unwrap();
+    let mut receipts = vec![zero.end().await.unwrap()];
+    let (mut one, r) = waiting.await.unwrap();
+    r.unwrap();
+    // Channel 1 holds the turn: channel 0's next split waits until channel 1 discards.
+    one.discard().await.unwrap();
+    receipts.push(write_split_clean(&w, &mut zero, 2).await);
+    receipts.push(write_split_clean(&w, &mut one, 1).await);
+    let loading: i64 = c.query_one(&backends, &[]).await.unwrap().get(0);
+    assert_eq!(loading, 1, "one connection loads for both channels");
+    zero.close().await.unwrap();
+    one.close().await.unwrap();
+    assert_eq!(
+        summary(&c, schema).await,
+        (0, 0, 0),
+        "nothing visible before the commit"
+    );
+    let rep = w.commit(receipts).await.unwrap();
+    assert_eq!(rep.rows, 3000);
+    assert_eq!(summary(&c, schema).await, (3000, 3000, 0));
+    assert_eq!(job.count(), 0);
+}
+
+/// Write split `i` (without a bad row) on `sink` and end it.
+async fn write_split_clean(
+    w: &Arc<dyn Writer>,
+    sink: &mut Box<dyn BatchSink>,
+    i: usize,
+) -> Receipt {
+    sink.begin(&split(i)).await.unwrap();
+    sink.write(batch_of(w, ids(i), "final", false))
+        .await
+        .unwrap();
+    sink.end().await.unwrap()
 }
 
 /// Terminate the backend that holds a lock on a relation of `schema` named like `rel`.
@@ -280,7 +367,7 @@ async fn kill_writer(c: &tokio_postgres::Client, schema: &str, rel: &str) {
 async fn staged_plan_retries_a_split_after_its_backend_is_terminated() {
     let schema = "wr_staged_kill";
     let c = setup(schema).await;
-    let w = writer(schema, 2, json!({"truncate": true})).await;
+    let w = writer(schema, 2, json!({"truncate": true, "resumable": true})).await;
     let job = DirtyCollector::in_memory();
     w.prepare(&[split(0), split(1)]).await.unwrap();
     let scope0 = job.scoped();

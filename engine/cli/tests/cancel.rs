@@ -116,5 +116,19 @@ fn ctrl_c_during_a_two_phase_load_leaves_the_target_unchanged() {
 
 #[test]
 fn sigterm_during_a_staged_load_drops_the_staging_tables() {
-    cancel_case("cancel_staged", r#", "truncate": true"#, "-TERM");
+    cancel_case(
+        "cancel_staged",
+        r#", "truncate": true, "resumable": true"#,
+        "-TERM",
+    );
+}
+
+#[test]
+fn sigterm_during_a_shared_single_transaction_load_leaves_the_target_unchanged() {
+    // Two channels, no prepared transactions: one transaction the channels take turns on.
+    cancel_case(
+        "cancel_single",
+        r#", "preparedTransactions": false"#,
+        "-TERM",
+    );
 }

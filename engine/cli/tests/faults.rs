@@ -95,7 +95,7 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
     let ep = ferry_postgres::PgEndpoint::parse(&pg_url(), None, None).unwrap();
     // The source query sleeps a little per row, so that each split's COPY is still
     // running when its backend is terminated and the load lasts a few seconds; truncate
-    // → the staged plan, which also retries a lost writer connection.
+    // with `resumable` → the staged plan, which also retries a lost writer connection.
     let job = format!(
         r#"{{"job": {{"setting": {{"speed": {{"channel": 2}},
               "retry": {{"retryIntervalInMsec": 100, "maxWaitInMsec": 500}}}},
@@ -107,7 +107,7 @@ fn terminated_reader_and_writer_backends_are_retried_and_the_load_is_exact() {
                 "where": "pg_sleep(0.0002) IS NOT NULL"}}}},
             "writer": {{"name": "postgresqlwriter", "parameter": {{
                 "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
-                "column": ["id", "name"], "truncate": true}}}}}}]}}}}"#,
+                "column": ["id", "name"], "truncate": true, "resumable": true}}}}}}]}}}}"#,
         url = format!("{}?application_name=ferry_retry_kill", pg_url()),
         user = ep.user,
         password = ep.password().unwrap_or("")
@@ -307,8 +307,13 @@ fn a_killed_staged_load_is_aborted_and_leaves_the_target_as_before() {
     let schema = "kill_staged";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("runs");
-    // truncate → the staged plan: a staging table per channel.
-    let job = pg_job(dir.path(), schema, 20000, r#", "truncate": true"#);
+    // truncate, resumable → the staged plan: a staging table per channel.
+    let job = pg_job(
+        dir.path(),
+        schema,
+        20000,
+        r#", "truncate": true, "resumable": true"#,
+    );
     let run = kill_mid_run(dir.path(), &job, &state, || stage_tables(schema) > 0);
     assert!(
         stage_tables(schema) > 0,
@@ -550,11 +555,11 @@ fn a_killed_staged_postgresql_load_resumes_and_loads_exactly() {
     let schema = "resume_pg";
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("runs");
-    // truncate → the staged plan: each split is committed into a staging table.
+    // truncate, resumable → the staged plan: each split is committed into a staging table.
     let writer = format!(
         r#"{{"name": "postgresqlwriter", "parameter": {{
             "connection": [{{"jdbcUrl": "{url}", "table": ["{schema}.dst"]}}],
-            "column": ["id", "name"], "truncate": true}}}}"#,
+            "column": ["id", "name"], "truncate": true, "resumable": true}}}}"#,
         url = pg_url()
     );
     let job = slow_split_job(dir.path(), schema, 6, 2, &writer);
@@ -652,7 +657,7 @@ enum Target {
     PgInsert {
         prepared: bool,
     },
-    /// `truncate`: the staged plan.
+    /// `truncate`, `resumable`: the staged plan.
     PgTruncate,
     Odps,
     Parquet,
@@ -689,6 +694,12 @@ fn kills_at_random_points_of_every_leg_resume_to_an_exact_target() {
             channels: 2,
             target: Target::PgInsert { prepared: true },
             skips_staged: true,
+        },
+        Leg {
+            name: "pg2_single",
+            channels: 2,
+            target: Target::PgInsert { prepared: false },
+            skips_staged: false,
         },
         Leg {
             name: "pg2_staged",
@@ -728,7 +739,7 @@ fn kills_at_random_points_of_every_leg_resume_to_an_exact_target() {
                 Target::PgInsert { prepared } => {
                     pg_writer(&format!(r#", "preparedTransactions": {prepared}"#))
                 }
-                Target::PgTruncate => pg_writer(r#", "truncate": true"#),
+                Target::PgTruncate => pg_writer(r#", "truncate": true, "resumable": true"#),
                 Target::Odps => format!(
                     r#"{{"name": "odpswriter", "parameter": {{{}, "table": "matrix",
                         "truncate": true, "column": ["id", "name"]}}}}"#,

@@ -317,32 +317,74 @@ fn a_shard_that_gives_up_aborts_the_run_and_the_target_stays_as_it_was() {
 }
 
 #[test]
-fn a_writer_that_keeps_splits_in_its_process_is_refused_as_a_shard() {
+fn without_prepared_transactions_shards_stage_and_atomic_false_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "sh_single";
-    // one channel without prepared transactions: the single-transaction plan
-    let writer = format!(
-        r#"{{"name": "postgresqlwriter", "parameter": {{
+    let writer = |extra: &str| {
+        format!(
+            r#"{{"name": "postgresqlwriter", "parameter": {{
             "connection": [{{"jdbcUrl": "{}", "table": ["{schema}.dst"]}}],
-            "column": ["id", "name"], "preparedTransactions": false}}}}"#,
-        pg_url()
+            "column": ["id", "name"]{extra}}}}}"#,
+            pg_url()
+        )
+    };
+    // One process would load in one transaction (it dies with its process); shards stage.
+    let job = table_job_with(
+        dir.path(),
+        schema,
+        2000,
+        1,
+        &writer(r#", "preparedTransactions": false"#),
     );
-    let job = table_job_with(dir.path(), schema, 2000, 1, &writer);
     let state = dir.path().join("state");
     let p = ["-p", "table=src"];
     let coord = coordinator(dir.path(), &job, &state, 2, &p);
     let shards: Vec<Child> = (0..2)
         .map(|i| shard(dir.path(), &job, &state, i, &p))
         .collect();
-    let mut refused = false;
     for s in shards {
         let o = s.wait_with_output().unwrap();
-        refused |= text(&o).contains("a shard cannot stage it for another process's commit");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
-    assert!(refused, "a shard says why it cannot stage");
     let out = coord.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("staging table"), "{}", text(&out));
+    pg_exact(schema);
+    assert_eq!(
+        pg_i64(&format!(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'ferry_stage%'"
+        )),
+        0
+    );
+
+    // atomic: false commits each channel as it finishes: refused when planning, before
+    // its truncate runs.
+    pg_exec(&format!("INSERT INTO {schema}.src VALUES (2001, 'new')"));
+    let other = dir.path().join("per-channel");
+    std::fs::create_dir_all(&other).unwrap();
+    let job = other.join("job.json");
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(dir.path().join("job.json"))
+            .unwrap()
+            .replace(
+                r#""preparedTransactions": false"#,
+                r#""atomic": false, "truncate": true"#,
+            ),
+    )
+    .unwrap();
+    let out = ferry()
+        .arg("plan")
+        .arg(&job)
+        .args(["--shards", "2", "--state"])
+        .arg(other.join("state"))
+        .args(p)
+        .current_dir(&other)
+        .output()
+        .unwrap();
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 0);
+    assert!(text(&out).contains("atomic: false"), "{}", text(&out));
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 2000);
 }
 
 #[test]

@@ -228,6 +228,12 @@ pub trait Writer: Send + Sync {
         None
     }
 
+    /// The run needs [`Durability::Durable`] receipts (a sharded run: another process
+    /// commits what this one writes). A writer with several commit plans picks one whose
+    /// receipts outlive the process. Called before [`Writer::prepare`]. Default: nothing
+    /// to choose.
+    fn require_durable(&self) {}
+
     /// Before any data: preSql, truncate, create partitions, open sessions, for these
     /// splits. Returns the state a later process needs to [`Writer::attach`] (session
     /// ids, staging names); the runtime keeps it in the run directory. Default: nothing.

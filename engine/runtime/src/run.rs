@@ -872,8 +872,7 @@ impl Worker {
                 return Err(Error::config(format!(
                     "the {} writer keeps split {} only in this process (its commit plan \
                      holds it in a connection), so a shard cannot stage it for another \
-                     process's commit; a sharded PostgreSQL load needs prepared transactions \
-                     (max_prepared_transactions > 0) or truncate (the staged plan)",
+                     process's commit",
                     self.plugins.1, split.index
                 )));
             }

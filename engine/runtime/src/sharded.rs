@@ -56,6 +56,8 @@ pub async fn plan(
     rec.planned_splits = same_snapshot.then(|| plan.splits.clone());
     // recorded before the writer stages anything, so that `ferry abort` finds it
     store.create(&rec).await?;
+    // The shards' receipts are committed by another process.
+    plan.writer.require_durable();
     let prepared = match plan.writer.prepare(&plan.splits).await {
         Ok(p) => p,
         Err(e) => {

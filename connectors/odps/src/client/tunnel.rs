@@ -468,8 +468,91 @@ fn fmt_part(p: &Option<PartitionSpec>) -> String {
 // ------------------------------------------------------------------------------------------
 // Upload blocks
 
+/// The copy of a block's wire bytes kept to re-send the block if its PUT breaks.
+///
+/// Normally an unnamed temp file (the OS removes it when it is closed, on every path,
+/// even a crash): a channel's block is up to `blockSizeInMB`, and held in memory it
+/// would be most of the process's memory. When no temp file can be made, the chunks are
+/// kept in memory instead (reference-counted, once).
+enum ResendCopy {
+    File { file: std::fs::File, len: u64 },
+    Memory(Vec<Bytes>),
+}
+
+impl ResendCopy {
+    fn new(block_id: u64) -> ResendCopy {
+        match tempfile::tempfile() {
+            Ok(file) => ResendCopy::File { file, len: 0 },
+            Err(e) => {
+                tracing::debug!(
+                    "block {block_id}: no temp file for the re-send copy ({e}); keeping it in memory"
+                );
+                ResendCopy::Memory(Vec::new())
+            }
+        }
+    }
+
+    /// Append a chunk. The write goes to the page cache, which the kernel writes back
+    /// (or drops with the file) on its own.
+    fn push(&mut self, b: &Bytes) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            ResendCopy::File { file, len } => {
+                file.write_all(b)?;
+                *len += b.len() as u64;
+            }
+            ResendCopy::Memory(chunks) => chunks.push(b.clone()),
+        }
+        Ok(())
+    }
+
+    /// A body that sends the block again, read back piece by piece.
+    fn body(&self) -> std::io::Result<reqwest::Body> {
+        match self {
+            ResendCopy::Memory(chunks) => Ok(reqwest::Body::wrap_stream(futures::stream::iter(
+                chunks.clone().into_iter().map(Ok::<Bytes, std::io::Error>),
+            ))),
+            ResendCopy::File { file, len } => Ok(reqwest::Body::wrap_stream(file_stream(
+                file.try_clone()?,
+                *len,
+            ))),
+        }
+    }
+}
+
+/// Piece of a re-sent block read from its temp file at a time.
+const RESEND_PIECE: u64 = 1 << 20;
+
+/// The first `len` bytes of `f`, in pieces read on the blocking pool.
+fn file_stream(
+    f: std::fs::File,
+    len: u64,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures::stream::unfold(Some((f, 0u64)), move |state| async move {
+        let (mut f, pos) = state?;
+        if pos >= len {
+            return None;
+        }
+        let n = (len - pos).min(RESEND_PIECE) as usize;
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut buf = vec![0u8; n];
+            f.seek(SeekFrom::Start(pos))?;
+            f.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>((f, buf))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match read {
+            Ok((f, buf)) => Some((Ok(Bytes::from(buf)), Some((f, pos + n as u64)))),
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
 /// One block being uploaded: bytes are streamed to a PUT as they are produced and kept
-/// (reference-counted, once) so the block can be re-sent if the PUT breaks.
+/// (once, in a temp file — see [`ResendCopy`]) so the block can be re-sent if the PUT
+/// breaks.
 pub struct BlockUpload {
     client: Arc<OdpsClient>,
     session: Arc<UploadSession>,
@@ -477,8 +560,11 @@ pub struct BlockUpload {
     arrow: bool,
     compression: Option<Compression>,
     compressor: Option<StreamCompressor>,
-    chunks: Vec<Bytes>,
+    copy: ResendCopy,
+    /// Uncompressed bytes written.
     bytes: u64,
+    /// Wire (compressed) bytes written.
+    wire: u64,
     tx: Option<mpsc::Sender<Bytes>>,
     put: Option<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -541,11 +627,24 @@ impl BlockUpload {
             arrow,
             compression,
             compressor,
-            chunks: Vec::new(),
+            copy: ResendCopy::new(block_id),
             bytes: 0,
+            wire: 0,
             tx: Some(tx),
             put: Some(put),
         })
+    }
+
+    fn copy_error(&self, e: std::io::Error) -> Error {
+        Error::io(
+            format!(
+                "block {} of upload to {}{}: its re-send copy (a temp file)",
+                self.block_id,
+                self.session.table,
+                fmt_part(&self.session.partition)
+            ),
+            e,
+        )
     }
 
     /// Block id.
@@ -565,22 +664,23 @@ impl BlockUpload {
             Some(c) => c.write(&data)?,
             None => data,
         };
-        self.push(out).await;
-        Ok(())
+        self.push(out).await
     }
 
-    async fn push(&mut self, out: Vec<u8>) {
+    async fn push(&mut self, out: Vec<u8>) -> Result<()> {
         if out.is_empty() {
-            return;
+            return Ok(());
         }
         let b = Bytes::from(out);
-        self.chunks.push(b.clone());
+        self.copy.push(&b).map_err(|e| self.copy_error(e))?;
+        self.wire += b.len() as u64;
         if let Some(tx) = &self.tx {
             if tx.send(b).await.is_err() {
                 // the PUT ended early (it failed); the block is re-sent at finish
                 self.tx = None;
             }
         }
+        Ok(())
     }
 
     /// Give the block up: the PUT is aborted while its body is still open, so the
@@ -599,7 +699,7 @@ impl BlockUpload {
     pub async fn finish(mut self) -> Result<u64> {
         if let Some(c) = self.compressor.take() {
             let tail = c.finish()?;
-            self.push(tail).await;
+            self.push(tail).await?;
         }
         self.tx = None;
         let first = match self.put.take() {
@@ -608,7 +708,7 @@ impl BlockUpload {
                 .unwrap_or_else(|e| Err(Error::internal(format!("block upload task: {e}")))),
             None => Err(Error::transient("block upload was not started")),
         };
-        let wire: u64 = self.chunks.iter().map(|c| c.len() as u64).sum();
+        let wire = self.wire;
         let mut err = match first {
             Ok(()) => return Ok(wire),
             Err(e) => e,
@@ -622,10 +722,7 @@ impl BlockUpload {
             );
             backoff(attempt).await;
             attempt += 1;
-            let chunks = self.chunks.clone();
-            let body = reqwest::Body::wrap_stream(futures::stream::iter(
-                chunks.into_iter().map(Ok::<Bytes, std::io::Error>),
-            ));
+            let body = self.copy.body().map_err(|e| self.copy_error(e))?;
             match self
                 .client
                 .put_block(
@@ -890,14 +987,30 @@ fn decode_worker(
             },
         ))
     };
-    let emit = |b: RecordBatch| -> Result<()> {
-        if b.num_rows() == 0 {
-            return Ok(());
-        }
+    let send = |b: RecordBatch| -> Result<()> {
         let n = b.num_rows() as u64;
         let b = map(b)?;
         out.blocking_send(Ok(b)).map_err(|_| Error::Cancelled)?;
         delivered.fetch_add(n, Ordering::SeqCst);
+        Ok(())
+    };
+    let batch_rows = r.batch_rows.max(1);
+    let emit = |b: RecordBatch| -> Result<()> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        if b.num_rows() <= batch_rows {
+            return send(b);
+        }
+        // The server chose the Arrow batch size. A slice of a big batch would keep all
+        // of it alive until its last slice is written, with a few of them queued per
+        // channel; copies of the slices let it go now.
+        let mut off = 0;
+        while off < b.num_rows() {
+            let len = batch_rows.min(b.num_rows() - off);
+            send(compact(&b.slice(off, len))?)?;
+            off += len;
+        }
         Ok(())
     };
     let mut buf = vec![0u8; 256 * 1024];
@@ -918,6 +1031,22 @@ fn decode_worker(
         emit(b)?;
     }
     Ok(())
+}
+
+/// A copy of `b` in buffers of its own (not sharing those of the batch it was sliced from).
+fn compact(b: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::{make_array, MutableArrayData};
+    let cols = b
+        .columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            let mut m = MutableArrayData::new(vec![&data], false, c.len());
+            m.try_extend(0, 0, c.len())?;
+            Ok(make_array(m.freeze()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(b.schema(), cols)?)
 }
 
 /// The first `limit` rows of a table or partition (every normal column).
@@ -967,4 +1096,59 @@ pub async fn preview(
         batches.push(b?);
     }
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_back(copy: &ResendCopy) -> Vec<u8> {
+        let ResendCopy::File { file, len } = copy else {
+            panic!("the copy is not in a temp file");
+        };
+        let mut s = Box::pin(file_stream(file.try_clone().unwrap(), *len));
+        let mut out = Vec::new();
+        while let Some(b) = s.next().await {
+            let b = b.unwrap();
+            assert!(b.len() as u64 <= RESEND_PIECE);
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    #[test]
+    fn a_compacted_slice_equals_the_slice_and_owns_its_buffers() {
+        use arrow::array::{Array, Int64Array, StringArray};
+        use arrow::datatypes::DataType;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let n = 100_000;
+        let ids: Int64Array = (0..n).map(|i| (i % 7 != 0).then_some(i)).collect();
+        let names: StringArray = (0..n)
+            .map(|i| (i % 5 != 0).then(|| format!("name-{i}")))
+            .collect();
+        let big = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(names)]).unwrap();
+        let slice = big.slice(30_000, 8192);
+        let c = compact(&slice).unwrap();
+        assert_eq!(c, slice);
+        assert!(c.get_array_memory_size() * 5 < slice.get_array_memory_size());
+        assert_eq!(c.column(0).offset(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_resend_copy_reads_back_every_byte_in_order_any_number_of_times() {
+        let data: Vec<u8> = (0..(2 * RESEND_PIECE + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut copy = ResendCopy::new(0);
+        for piece in data.chunks(70_001) {
+            copy.push(&Bytes::copy_from_slice(piece)).unwrap();
+        }
+        assert_eq!(read_back(&copy).await, data);
+        assert_eq!(read_back(&copy).await, data, "a second re-send starts over");
+        assert!(read_back(&ResendCopy::new(1)).await.is_empty());
+        assert!(copy.body().is_ok());
+    }
 }

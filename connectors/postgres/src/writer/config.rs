@@ -121,6 +121,11 @@ pub struct WriterParams {
     /// servers that list prepared transactions but refuse them to users).
     #[serde(default, deserialize_with = "lenient_opt_bool")]
     pub prepared_transactions: Option<bool>,
+    /// An atomic load with several channels on a server without prepared transactions:
+    /// `true` stages through tables (finished splits survive a crash of ferry, every row
+    /// is written twice); default `false`: one transaction the channels take turns on.
+    #[serde(default, deserialize_with = "lenient_opt_bool")]
+    pub resumable: Option<bool>,
 }
 
 /// Where to connect: a catalog name, or a URL with optional credentials.
@@ -166,6 +171,9 @@ pub struct WriterConfig {
     pub lock_timeout_ms: u64,
     /// `preparedTransactions`: prepared transactions may be used.
     pub prepared_transactions: bool,
+    /// `resumable`: finished splits must survive a crash of ferry (the staged plan when
+    /// the two-phase plan does not apply).
+    pub resumable: bool,
 }
 
 impl WriterConfig {
@@ -305,6 +313,7 @@ impl WriterConfig {
             atomic: p.atomic.unwrap_or(true),
             lock_timeout_ms: p.lock_timeout_ms.unwrap_or(10_000),
             prepared_transactions: p.prepared_transactions.unwrap_or(true),
+            resumable: p.resumable.unwrap_or(false),
         })
     }
 }

@@ -5,9 +5,11 @@
 //!
 //! Four commit plans, chosen once at build time:
 //!
-//! * **single** (atomic, one channel): the channel's connection runs one transaction:
+//! * **single** (atomic, the two-phase plan does not apply, not `resumable`; any number
+//!   of channels): one connection, shared by every channel, runs one transaction:
 //!   `preSql`, `TRUNCATE`, every COPY, and at [`Writer::commit`] `postSql` and `COMMIT`.
-//!   `close` parks the open connection in [`Shared`] for the commit; [`Writer::abort`]
+//!   The channels take turns on it a split at a time ([`Shared::turn`], taken at a
+//!   split's first write, so the others read ahead while they wait); [`Writer::abort`]
 //!   rolls it back (and a dropped connection rolls back on the server).
 //! * **two-phase** (atomic, `insert` mode, no `preSql` / `postSql` / `truncate`, the
 //!   server allows prepared transactions and has a free slot for every split): each split
@@ -15,8 +17,9 @@
 //!   `PREPARE TRANSACTION 'ferry_<tag>_<process>_<split>'` (a durable receipt: a resumed
 //!   run commits it); [`Writer::commit`] runs `COMMIT PREPARED` for every receipt;
 //!   [`Writer::abort`] runs `ROLLBACK PREPARED`. Without enough free slots the plan falls
-//!   back to staged (several channels) or single (one).
-//! * **staged** (atomic otherwise): each channel COPYs into its own UNLOGGED staging
+//!   back to single (or staged, when resumable).
+//! * **staged** (atomic, the two-phase plan does not apply, and `resumable` or a sharded
+//!   run, [`Writer::require_durable`]): each channel COPYs into its own UNLOGGED staging
 //!   table `ferry_stage_<tag>_<channel>` next to the target (committed, invisible to
 //!   readers of the target); [`Writer::commit`] runs one transaction: `preSql`,
 //!   `TRUNCATE`, one `INSERT INTO target SELECT ... FROM staging` per channel (with the
@@ -152,6 +155,17 @@ impl CommitPlan {
     ];
 
     /// The name a run directory records (what [`Writer::prepare`] returns).
+    /// The atomic plan when the two-phase plan does not apply: one transaction the
+    /// channels take turns on, or staging tables when finished splits must survive a
+    /// crash of the process (`resumable`, a sharded run).
+    fn without_prepared(resumable: bool) -> CommitPlan {
+        if resumable {
+            CommitPlan::Staged
+        } else {
+            CommitPlan::Single
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             CommitPlan::Single => "single",
@@ -215,9 +229,17 @@ struct Shared {
     staging: Mutex<Vec<String>>,
     /// The collector handed to `open`, for rows rejected at commit (staged plan).
     dirty: Mutex<Option<DirtyCollector>>,
-    /// The single plan's connection, its transaction still open, between `finish` and
-    /// `commit` / `abort`.
-    held: Mutex<Option<tokio_postgres::Client>>,
+    /// The single plan's connection: its transaction, open from the first channel's
+    /// `open` to `commit` / `abort`, is shared by every channel.
+    single: tokio::sync::Mutex<Option<Arc<tokio_postgres::Client>>>,
+    /// The single plan's turn: a channel holds it from its split's first write to the
+    /// split's end, so the splits of several channels follow one another on the one
+    /// connection (each under its own savepoint) while the other channels read ahead.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// Why the single plan's shared transaction is gone (every channel then fails).
+    lost: Mutex<Option<String>>,
+    /// The run needs durable receipts (`Writer::require_durable`, a sharded run).
+    durable: AtomicBool,
 }
 
 /// A split staged in a channel's staging table: its rows are `ferry_rn` `[first_rn, end_rn)`.
@@ -311,10 +333,8 @@ impl PostgresWriter {
             && !greenplum
         {
             CommitPlan::TwoPhase
-        } else if channels <= 1 {
-            CommitPlan::Single
         } else {
-            CommitPlan::Staged
+            CommitPlan::without_prepared(cfg.resumable)
         };
         tracing::debug!("writer postgresql {}: commit plan {plan:?}", cfg.table);
         let tag: String = run_id
@@ -351,7 +371,10 @@ impl PostgresWriter {
                 cfg,
                 staging: Mutex::new(Vec::new()),
                 dirty: Mutex::new(None),
-                held: Mutex::new(None),
+                single: tokio::sync::Mutex::new(None),
+                turn: Arc::new(tokio::sync::Mutex::new(())),
+                lost: Mutex::new(None),
+                durable: AtomicBool::new(false),
             }),
         })
     }
@@ -402,11 +425,17 @@ impl PostgresWriter {
     /// transaction of their own).
     async fn commit_single(&self, rows: u64) -> Result<CommitReport> {
         let s = &self.inner;
-        let held = lock(&s.held)?.take();
+        if let Some(why) = s.lost() {
+            return Err(Error::data(format!(
+                "{}: the load's transaction was lost ({why})",
+                self.ctx()
+            )));
+        }
+        let held = s.single.lock().await.take();
         let (client, loaded) = match held {
             Some(client) => (client, true),
             None => {
-                let client = s.endpoint.connect().await?;
+                let client = Arc::new(s.endpoint.connect().await?);
                 client
                     .batch_execute("BEGIN")
                     .await
@@ -584,6 +613,43 @@ impl Shared {
         self.plan.store(plan.index(), Ordering::Relaxed);
     }
 
+    /// `CREATE <kind> TABLE <name>` with the written columns and a row number `ferry_rn`
+    /// (staging and merge tables).
+    fn stage_table_sql(&self, kind: &str, name: &str) -> String {
+        format!(
+            "CREATE {kind} TABLE {name} AS SELECT {}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
+            self.column_list(),
+            self.target
+        )
+    }
+
+    /// The written columns, quoted, comma-separated.
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Finished splits must survive a crash of this process (`resumable`, or a sharded run).
+    fn resumable(&self) -> bool {
+        self.cfg.resumable || self.durable.load(Ordering::Relaxed)
+    }
+
+    /// Why the single plan's shared transaction is gone, if it is.
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    fn set_lost(&self, why: &str) {
+        if let Ok(mut l) = self.lost.lock() {
+            if l.is_none() {
+                *l = Some(why.to_string());
+            }
+        }
+    }
+
     /// The two-phase plan's name for split `index`'s prepared transaction.
     fn gid(&self, index: usize) -> String {
         format!("ferry_{}_{}_{index}", self.tag, self.process)
@@ -652,6 +718,12 @@ impl Writer for PostgresWriter {
     }
 
     fn describe_plan(&self) -> Option<String> {
+        if self.inner.plan() == CommitPlan::Single && self.inner.channels > 1 {
+            return Some(format!(
+                "one transaction, which the {} channels take turns on a split at a time (a savepoint per split), committed at the end",
+                self.inner.channels
+            ));
+        }
         Some(
             match self.inner.plan() {
                 CommitPlan::Single => {
@@ -671,8 +743,23 @@ impl Writer for PostgresWriter {
         )
     }
 
+    fn require_durable(&self) {
+        let s = &self.inner;
+        s.durable.store(true, Ordering::Relaxed);
+        if s.plan() == CommitPlan::Single {
+            s.set_plan(CommitPlan::Staged);
+        }
+    }
+
     async fn prepare(&self, splits: &[Split]) -> Result<serde_json::Value> {
         let s = &self.inner;
+        if s.plan() == CommitPlan::PerChannel && s.durable.load(Ordering::Relaxed) {
+            return Err(Error::config(format!(
+                "{}: atomic: false commits each channel as it finishes, so shards cannot \
+                 stage their splits for one commit; leave atomic at true",
+                self.ctx()
+            )));
+        }
         if s.plan() == CommitPlan::PerChannel && (!s.cfg.pre_sql.is_empty() || s.cfg.truncate) {
             let client = s.endpoint.connect().await?;
             self.pre_load(&client).await?;
@@ -690,11 +777,7 @@ impl Writer for PostgresWriter {
                 .map_err(|e| pg_error(&self.ctx(), &e))?
                 .get(0);
             if free < splits.len() as i64 {
-                let to = if s.channels > 1 {
-                    CommitPlan::Staged
-                } else {
-                    CommitPlan::Single
-                };
+                let to = CommitPlan::without_prepared(s.resumable());
                 tracing::info!(
                     "{}: {} splits but {free} free prepared-transaction slots \
                      (max_prepared_transactions): using the {} plan",
@@ -779,15 +862,14 @@ impl Writer for PostgresWriter {
             }
         }
         let ctx = format!("{} channel {channel}", self.ctx());
-        let client = connect_sink(&s, &ctx).await?;
-        let cols = s
-            .columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut staging = None;
         let plan = s.plan();
+        let client = if plan == CommitPlan::Single {
+            self.single_connection(&ctx).await?
+        } else {
+            Arc::new(connect_sink(&s, &ctx).await?)
+        };
+        let cols = s.column_list();
+        let mut staging = None;
         match plan {
             // Each split begins its own transaction; the plan takes `insert` mode only.
             CommitPlan::TwoPhase => {}
@@ -798,34 +880,26 @@ impl Writer for PostgresWriter {
                     s.schema_q, s.tag, s.process
                 );
                 client
-                    .batch_execute(&format!(
-                        "CREATE UNLOGGED TABLE {name} AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
-                        s.target
-                    ))
+                    .batch_execute(&s.stage_table_sql("UNLOGGED", &name))
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: creating staging table {name}"), &e))?;
                 lock(&s.staging)?.push(name.clone());
                 staging = Some(name);
             }
-            CommitPlan::Single | CommitPlan::PerChannel => {
-                if plan == CommitPlan::Single && (channel > 0 || lock(&s.held)?.is_some()) {
-                    return Err(Error::internal(format!(
-                        "{ctx}: the single-transaction plan takes one channel"
-                    )));
+            // The shared connection began the transaction (and made the merge table).
+            CommitPlan::Single => {
+                if s.cfg.mode != ConflictMode::Insert {
+                    staging = Some("pg_temp.ferry_stage".to_string());
                 }
+            }
+            CommitPlan::PerChannel => {
                 client
                     .batch_execute("BEGIN")
                     .await
                     .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
-                if plan == CommitPlan::Single {
-                    self.pre_load(&client).await?;
-                }
                 if s.cfg.mode != ConflictMode::Insert {
                     client
-                        .batch_execute(&format!(
-                            "CREATE TEMP TABLE ferry_stage ON COMMIT DROP AS SELECT {cols}, NULL::int8 AS ferry_rn FROM {} WITH NO DATA",
-                            s.target
-                        ))
+                        .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
                         .await
                         .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                     staging = Some("pg_temp.ferry_stage".to_string());
@@ -855,6 +929,7 @@ impl Writer for PostgresWriter {
             staging,
             merge,
             split: None,
+            turn: None,
             next_rn: 0,
             stale_tail: false,
             stale_gid: None,
@@ -933,7 +1008,7 @@ impl Writer for PostgresWriter {
                 }
             }
             CommitPlan::Single => {
-                let held = lock(&s.held)?.take();
+                let held = s.single.lock().await.take();
                 if let Some(client) = held {
                     if let Err(e) = client.batch_execute("ROLLBACK").await {
                         // Dropping the connection rolls the transaction back on the server.
@@ -953,6 +1028,32 @@ impl Writer for PostgresWriter {
 }
 
 impl PostgresWriter {
+    /// The single plan's connection, shared by every channel: the first channel to open
+    /// connects, begins the transaction, runs `preSql` / truncate and creates the merge
+    /// table of `ignore` / `update`.
+    async fn single_connection(&self, ctx: &str) -> Result<Arc<tokio_postgres::Client>> {
+        let s = &self.inner;
+        let mut slot = s.single.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let client = connect_sink(s, ctx).await?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
+        self.pre_load(&client).await?;
+        if s.cfg.mode != ConflictMode::Insert {
+            client
+                .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
+                .await
+                .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
+        }
+        let client = Arc::new(client);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
     /// The prepared transactions of this run (of every process of it).
     async fn run_gids(&self, client: &tokio_postgres::Client) -> Result<Vec<String>> {
         let tag = self.inner.tag.replace('_', "\\_");
@@ -1093,8 +1194,8 @@ struct OpenSplit {
 struct PgSink {
     shared: Arc<Shared>,
     /// `None` after the staged plan lost its connection and could not reconnect yet
-    /// (`begin` tries again).
-    client: Option<tokio_postgres::Client>,
+    /// (`begin` tries again). The single plan's is shared by every channel.
+    client: Option<Arc<tokio_postgres::Client>>,
     channel: usize,
     ctx: String,
     dirty: DirtyCollector,
@@ -1110,6 +1211,9 @@ struct PgSink {
     merge: Option<String>,
     /// The split being written, between `begin` and `end` / `discard`.
     split: Option<OpenSplit>,
+    /// Single plan: this channel's turn on the shared connection, held from the split's
+    /// first write (under `SAVEPOINT ferry_split`) to its end.
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// Staged plan: `ferry_rn` of the next split's first row.
     next_rn: i64,
     /// Staged plan: a split was discarded after its `COMMIT` may have reached the server
@@ -1154,7 +1258,7 @@ enum CopyFailure {
 impl PgSink {
     fn client(&self) -> Result<&tokio_postgres::Client> {
         self.client
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| Error::transient(format!("{}: the connection was lost", self.ctx)))
     }
 
@@ -1244,9 +1348,41 @@ impl PgSink {
             self.client = None;
             self.copy_stmt = None;
             self.stale_tail = self.shared.plan() == CommitPlan::Staged;
-        } else if self.lost.is_none() {
-            self.lost = Some(why.to_string());
+        } else {
+            if self.lost.is_none() {
+                self.lost = Some(why.to_string());
+            }
+            if self.shared.plan() == CommitPlan::Single {
+                self.shared.set_lost(why);
+            }
         }
+    }
+
+    /// Why this channel's transaction is gone (the single plan's is every channel's).
+    fn lost_why(&self) -> Option<String> {
+        self.lost.clone().or_else(|| match self.shared.plan() {
+            CommitPlan::Single => self.shared.lost(),
+            _ => None,
+        })
+    }
+
+    /// Single plan: wait for this channel's turn on the shared connection and open the
+    /// split's savepoint (a no-op when the turn is held or in the other plans).
+    async fn take_turn(&mut self) -> Result<()> {
+        if self.turn.is_some() || self.shared.plan() != CommitPlan::Single {
+            return Ok(());
+        }
+        let turn = Arc::clone(&self.shared.turn).lock_owned().await;
+        if let Some(why) = self.lost_why() {
+            return Err(self.lost_error(&why));
+        }
+        let at = |e: Error| match &self.split {
+            Some(sp) => e.context(format!("split {} ({})", sp.index, sp.description)),
+            None => e,
+        };
+        self.exec("SAVEPOINT ferry_split").await.map_err(at)?;
+        self.turn = Some(turn);
+        Ok(())
     }
 
     /// One COPY of `part`; `rn` numbers its rows for the staging table.
@@ -1516,8 +1652,8 @@ impl BatchSink for PgSink {
                 self.ctx, split.index, open.index
             )));
         }
-        if let Some(why) = &self.lost {
-            return Err(self.lost_error(why));
+        if let Some(why) = self.lost_why() {
+            return Err(self.lost_error(&why));
         }
         self.reset_split();
         if self.split_per_transaction() && self.client.as_ref().is_none_or(|c| c.is_closed()) {
@@ -1525,7 +1661,7 @@ impl BatchSink for PgSink {
             // or prepared): start over on a new one.
             self.client = None;
             self.copy_stmt = None;
-            self.client = Some(connect_sink(&self.shared, &self.ctx).await?);
+            self.client = Some(Arc::new(connect_sink(&self.shared, &self.ctx).await?));
         }
         if let Some(gid) = self.stale_gid.clone() {
             // ROLLBACK PREPARED cannot run inside a transaction block: check, then act.
@@ -1552,9 +1688,9 @@ impl BatchSink for PgSink {
         match self.shared.plan() {
             CommitPlan::Staged => {}
             CommitPlan::TwoPhase => return self.exec("BEGIN").await.map_err(at),
-            CommitPlan::Single | CommitPlan::PerChannel => {
-                return self.exec("SAVEPOINT ferry_split").await.map_err(at)
-            }
+            // The savepoint waits for the channel's turn, at the split's first write.
+            CommitPlan::Single => return Ok(()),
+            CommitPlan::PerChannel => return self.exec("SAVEPOINT ferry_split").await.map_err(at),
         }
         if self.stale_tail {
             // Committed on its own, before the split's transaction.
@@ -1576,6 +1712,7 @@ impl BatchSink for PgSink {
                 self.ctx
             )));
         }
+        self.take_turn().await?;
         let n = batch.num_rows();
         if self.merge.is_none() {
             let base = self.rows_seen;
@@ -1663,7 +1800,14 @@ impl BatchSink for PgSink {
                 return Receipt::new(index, self.accepted, self.bytes, Durability::Durable)
                     .with_payload(&staged);
             }
-            _ => self.exec("RELEASE SAVEPOINT ferry_split").await?,
+            CommitPlan::Single => {
+                // A split that wrote nothing never took its turn.
+                if self.turn.is_some() {
+                    self.exec("RELEASE SAVEPOINT ferry_split").await?;
+                    self.turn = None;
+                }
+            }
+            CommitPlan::PerChannel => self.exec("RELEASE SAVEPOINT ferry_split").await?,
         }
         self.split = None;
         Ok(Receipt::new(
@@ -1689,17 +1833,22 @@ impl BatchSink for PgSink {
                 self.client = None;
                 self.copy_stmt = None;
                 match connect_sink(&self.shared, &self.ctx).await {
-                    Ok(c) => self.client = Some(c),
+                    Ok(c) => self.client = Some(Arc::new(c)),
                     // `begin` tries again; its error is the one the runtime sees.
                     Err(e) => tracing::debug!("{}: reconnecting: {e}", self.ctx),
                 }
             }
             return Ok(());
         }
-        if let Some(why) = &self.lost {
-            return Err(self.lost_error(why));
+        if let Some(why) = self.lost_why() {
+            self.turn = None;
+            return Err(self.lost_error(&why));
         }
         if !had_split {
+            return Ok(());
+        }
+        if self.shared.plan() == CommitPlan::Single && self.turn.is_none() {
+            // Nothing of the split reached the connection.
             return Ok(());
         }
         let why = match &self.client {
@@ -1710,7 +1859,10 @@ impl BatchSink for PgSink {
                     )
                     .await
                 {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => {
+                        self.turn = None;
+                        return Ok(());
+                    }
                     Err(e) => format!(
                         "rolling back to the split's savepoint: {}",
                         pg_error("", &e)
@@ -1720,7 +1872,8 @@ impl BatchSink for PgSink {
             _ => "the connection was closed".to_string(),
         };
         let err = self.lost_error(&why);
-        self.lost = Some(why);
+        self.give_up_connection(&why);
+        self.turn = None;
         Err(err)
     }
 
@@ -1731,21 +1884,15 @@ impl BatchSink for PgSink {
                 self.ctx, open.index
             )));
         }
-        if let Some(why) = &self.lost {
-            return Err(self.lost_error(why));
+        if let Some(why) = self.lost_why() {
+            return Err(self.lost_error(&why));
         }
-        let s = self.shared.clone();
-        match s.plan() {
+        match self.shared.plan() {
             // Every split was prepared at its end.
             CommitPlan::TwoPhase => {}
             CommitPlan::PerChannel => self.exec("COMMIT").await?,
-            CommitPlan::Single => {
-                let client = self
-                    .client
-                    .take()
-                    .ok_or_else(|| self.lost_error("no connection"))?;
-                *lock(&s.held)? = Some(client);
-            }
+            // The shared transaction waits for `commit`.
+            CommitPlan::Single => {}
             // Every split committed into the staging table already.
             CommitPlan::Staged => {}
         }
