@@ -3,7 +3,8 @@
 //! `scripts/pyenv.sh` makes) on 127.0.0.1, one per test. `ferry plan`, three `ferry run
 //! --shard I` processes and `ferry commit` load PostgreSQL → Parquet and PostgreSQL →
 //! PostgreSQL exactly; a shard killed and started again leaves the load exact; a wrong
-//! secret key is refused with an error that does not show it.
+//! secret key is refused with an error that does not show it; `ferry abort` undoes what a
+//! shard staged and a later shard refuses the aborted run.
 
 // Test code: a failed unwrap / expect / panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -456,4 +457,54 @@ print(k["AccessKeyId"], k["SecretAccessKey"])
     let out = plan(secret, "good");
     let t = ok(out, "ferry plan with the right secret");
     assert!(!t.contains(secret), "{t}");
+}
+
+#[test]
+fn abort_against_s3_state_undoes_what_a_shard_staged() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "s3_abort";
+    let job = table_job(dir.path(), schema, 4000, &pg_writer(schema));
+    pg_exec(&format!("INSERT INTO {schema}.dst VALUES (-1, 'old')"));
+    let state = "s3://ferry/abort";
+    let run_id = run_id_of(
+        moto.ferry(SECRET)
+            .arg("plan")
+            .arg(&job)
+            .args(["--shards", "2", "--state", state])
+            .current_dir(dir.path())
+            .output()
+            .unwrap(),
+    );
+    ok(
+        shard(&moto, dir.path(), &job, state, 0, &[])
+            .wait_with_output()
+            .unwrap(),
+        "shard 0",
+    );
+    assert!(prepared_of(&run_id) > 0, "shard 0 prepared its splits");
+    let t = ok(
+        moto.ferry(SECRET)
+            .args(["abort", "--state", state])
+            .current_dir(dir.path())
+            .output()
+            .unwrap(),
+        "ferry abort",
+    );
+    assert!(t.contains("aborted run"), "{t}");
+    assert_eq!(status_of(&moto, "abort"), "aborted");
+    assert_eq!(prepared_of(&run_id), 0, "no prepared transaction is left");
+    assert_eq!(pg_i64(&format!("SELECT count(*) FROM {schema}.dst")), 1);
+    // a shard started after the abort refuses to work on it
+    let late = shard(&moto, dir.path(), &job, state, 1, &[])
+        .wait_with_output()
+        .unwrap();
+    assert_ne!(late.status.code(), Some(0));
+    assert!(text(&late).contains("was aborted"), "{}", text(&late));
+    // the state went to the bucket, not to a local folder named after the URL
+    let local: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("s3:"))
+        .collect();
+    assert!(local.is_empty(), "{local:?}");
 }
