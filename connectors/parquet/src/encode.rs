@@ -299,7 +299,6 @@ struct Pending {
     replies: Receiver<(usize, Result<Chunks>)>,
     got: Vec<Option<Chunks>>,
     missing: usize,
-    estimate: u64,
 }
 
 /// One Parquet file being written through the sink's [`Encoders`].
@@ -386,7 +385,6 @@ impl FileEncoder {
             return Ok(());
         }
         self.collect(true)?;
-        let estimate = self.open_estimate();
         let (tx, rx) = mpsc::channel();
         for w in 0..enc.workers.len() {
             enc.send(
@@ -403,7 +401,6 @@ impl FileEncoder {
             replies: rx,
             got: (0..enc.workers.len()).map(|_| None).collect(),
             missing: enc.workers.len(),
-            estimate,
         });
         Ok(())
     }
@@ -462,10 +459,10 @@ impl FileEncoder {
     }
 
     /// Bytes written plus an estimate of what the workers hold (for `maxFileSizeMB`).
+    /// A closing row group counts through the workers' estimates until they closed it,
+    /// then not until its chunks are appended: the estimate may lag, never count twice.
     pub fn size_estimate(&self) -> u64 {
-        self.writer.bytes_written() as u64
-            + self.open_estimate()
-            + self.pending.as_ref().map_or(0, |p| p.estimate)
+        self.writer.bytes_written() as u64 + self.open_estimate()
     }
 
     /// Finish the file: every row group appended, the footer written. Returns the file

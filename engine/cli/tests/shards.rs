@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{pg_exec, pg_i64, pg_url, prepared_of, walk, OdpsServer};
+use support::{
+    pg_dst_writer, pg_exact, pg_exec, pg_i64, pg_url, prepared_of, src_dst_job, walk, OdpsServer,
+};
 
 fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -75,33 +77,7 @@ fn table_job(dir: &Path, schema: &str, rows: u32, writer: &str) -> PathBuf {
 }
 
 fn table_job_with(dir: &Path, schema: &str, rows: u32, channels: u32, writer: &str) -> PathBuf {
-    pg_exec(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
-         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);"
-    ));
-    let job = format!(
-        r#"{{"job": {{"setting": {{"speed": {{"channel": {channels}}}}}, "content": [{{
-            "reader": {{"name": "postgresqlreader", "parameter": {{
-                "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.${{table}}"]}}],
-                "column": ["id", "name"], "splitPk": "id",
-                "where": "pg_sleep(0.00005) IS NOT NULL"}}}},
-            "writer": {writer}}}]}}}}"#,
-        url = pg_url()
-    );
-    let path = dir.join("job.json");
-    std::fs::write(&path, job).unwrap();
-    path
-}
-
-fn pg_writer(schema: &str) -> String {
-    format!(
-        r#"{{"name": "postgresqlwriter", "parameter": {{
-            "connection": [{{"jdbcUrl": "{}", "table": ["{schema}.dst"]}}],
-            "column": ["id", "name"]}}}}"#,
-        pg_url()
-    )
+    src_dst_job(dir, schema, rows, channels, "${table}", writer)
 }
 
 fn verify(job: &Path) -> String {
@@ -127,19 +103,6 @@ fn run_of(state: &Path) -> (String, String) {
     )
 }
 
-/// Source and target hold the same rows, both ways.
-fn pg_exact(schema: &str) {
-    for (a, b) in [("src", "dst"), ("dst", "src")] {
-        assert_eq!(
-            pg_i64(&format!(
-                "SELECT count(*) FROM (SELECT * FROM {schema}.{a} EXCEPT ALL SELECT * FROM {schema}.{b}) d"
-            )),
-            0,
-            "{schema}.{a} has rows {schema}.{b} lacks"
-        );
-    }
-}
-
 #[test]
 fn one_three_and_eight_shards_load_postgresql_odps_and_parquet_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -151,7 +114,7 @@ fn one_three_and_eight_shards_load_postgresql_odps_and_parquet_exactly() {
             std::fs::create_dir_all(&wd).unwrap();
             let schema = format!("sh_{target}_{n}");
             let writer = match target {
-                "pg" => pg_writer(&schema),
+                "pg" => pg_dst_writer(&schema),
                 "odps" => format!(
                     r#"{{"name": "odpswriter", "parameter": {{{}, "table": "sharded",
                         "truncate": true, "column": ["id", "name"]}}}}"#,
@@ -225,7 +188,7 @@ fn one_three_and_eight_shards_load_postgresql_odps_and_parquet_exactly() {
 fn a_shard_killed_mid_split_and_started_again_leaves_the_load_exact() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "sh_kill";
-    let job = table_job(dir.path(), schema, 12000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 12000, &pg_dst_writer(schema));
     let state = dir.path().join("state");
     let p = ["-p", "table=src"];
     let coord = coordinator(dir.path(), &job, &state, 3, &p);
@@ -276,7 +239,7 @@ fn a_shard_killed_mid_split_and_started_again_leaves_the_load_exact() {
 fn a_shard_that_gives_up_aborts_the_run_and_the_target_stays_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "sh_give_up";
-    let job = table_job(dir.path(), schema, 12000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 12000, &pg_dst_writer(schema));
     pg_exec(&format!("INSERT INTO {schema}.dst VALUES (-1, 'old')"));
     let state = dir.path().join("state");
     let p = ["-p", "table=src"];
@@ -391,7 +354,7 @@ fn without_prepared_transactions_shards_stage_and_atomic_false_is_refused() {
 fn every_shard_reads_the_coordinator_s_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "sh_snapshot";
-    let job = table_job(dir.path(), schema, 6000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 6000, &pg_dst_writer(schema));
     let state = dir.path().join("state");
     let p = ["-p", "table=src"];
     let coord = coordinator(dir.path(), &job, &state, 3, &p);
@@ -443,7 +406,7 @@ fn every_shard_reads_the_coordinator_s_snapshot() {
 fn a_coordinator_stopped_by_its_scheduler_aborts_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "sh_sigterm";
-    let job = table_job(dir.path(), schema, 2000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 2000, &pg_dst_writer(schema));
     let state = dir.path().join("state");
     let coord = coordinator(dir.path(), &job, &state, 2, &["-p", "table=src"]);
     for _ in 0..400 {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{pg_exec, pg_i64, pg_url, prepared_of, walk};
+use support::{pg_dst_writer, pg_exact, pg_exec, pg_i64, prepared_of, src_dst_job, walk};
 
 /// The credentials the tests give ferry (moto accepts any until auth is turned on).
 const KEY_ID: &str = "AKIAFERRYTEST";
@@ -170,33 +170,7 @@ fn run_id_of(planned: Output) -> String {
 }
 
 fn table_job(dir: &Path, schema: &str, rows: u32, writer: &str) -> PathBuf {
-    pg_exec(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
-         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);"
-    ));
-    let job = format!(
-        r#"{{"job": {{"setting": {{"speed": {{"channel": 4}}}}, "content": [{{
-            "reader": {{"name": "postgresqlreader", "parameter": {{
-                "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.src"]}}],
-                "column": ["id", "name"], "splitPk": "id",
-                "where": "pg_sleep(0.00005) IS NOT NULL"}}}},
-            "writer": {writer}}}]}}}}"#,
-        url = pg_url()
-    );
-    let path = dir.join("job.json");
-    std::fs::write(&path, job).unwrap();
-    path
-}
-
-fn pg_writer(schema: &str) -> String {
-    format!(
-        r#"{{"name": "postgresqlwriter", "parameter": {{
-            "connection": [{{"jdbcUrl": "{}", "table": ["{schema}.dst"]}}],
-            "column": ["id", "name"]}}}}"#,
-        pg_url()
-    )
+    src_dst_job(dir, schema, rows, 4, "src", writer)
 }
 
 fn verify(job: &Path) {
@@ -207,19 +181,6 @@ fn verify(job: &Path) {
         .unwrap();
     let t = ok(out, "ferry verify");
     assert!(t.contains("Verify                : ok"), "{t}");
-}
-
-/// Source and target hold the same rows, both ways.
-fn pg_exact(schema: &str) {
-    for (a, b) in [("src", "dst"), ("dst", "src")] {
-        assert_eq!(
-            pg_i64(&format!(
-                "SELECT count(*) FROM (SELECT * FROM {schema}.{a} EXCEPT ALL SELECT * FROM {schema}.{b}) d"
-            )),
-            0,
-            "{schema}.{a} has rows {schema}.{b} lacks"
-        );
-    }
 }
 
 /// `ferry run JOB --state STATE --shard I` in the background, in its own directory.
@@ -255,7 +216,7 @@ fn plan_three_shards_and_commit_with_the_state_on_s3() {
         std::fs::create_dir_all(&wd).unwrap();
         let schema = format!("s3_{target}");
         let writer = match target {
-            "pg" => pg_writer(&schema),
+            "pg" => pg_dst_writer(&schema),
             _ => format!(
                 r#"{{"name": "parquet", "parameter": {{"path": "{}", "writeMode": "truncate"}}}}"#,
                 wd.join("out").display()
@@ -341,7 +302,7 @@ fn a_shard_killed_and_started_again_against_s3_state_leaves_the_load_exact() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let schema = "s3_kill";
-    let job = table_job(dir.path(), schema, 12000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 12000, &pg_dst_writer(schema));
     let state = "s3://ferry/kill";
     let coord = moto
         .ferry(SECRET)
@@ -464,7 +425,7 @@ fn abort_against_s3_state_undoes_what_a_shard_staged() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let schema = "s3_abort";
-    let job = table_job(dir.path(), schema, 4000, &pg_writer(schema));
+    let job = table_job(dir.path(), schema, 4000, &pg_dst_writer(schema));
     pg_exec(&format!("INSERT INTO {schema}.dst VALUES (-1, 'old')"));
     let state = "s3://ferry/abort";
     let run_id = run_id_of(

@@ -163,3 +163,57 @@ pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A fresh `schema` with `src (id bigint PRIMARY KEY, name text)` holding `rows` rows and an
+/// empty `dst` like it, and a job of `channels` channels that reads `schema.<table>` (a
+/// table name or a `${param}`) by `splitPk` id, slowly, into `writer`: `dir/job.json`.
+pub fn src_dst_job(
+    dir: &Path,
+    schema: &str,
+    rows: u32,
+    channels: u32,
+    table: &str,
+    writer: &str,
+) -> std::path::PathBuf {
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);"
+    ));
+    let job = format!(
+        r#"{{"job": {{"setting": {{"speed": {{"channel": {channels}}}}}, "content": [{{
+            "reader": {{"name": "postgresqlreader", "parameter": {{
+                "connection": [{{"jdbcUrl": ["{url}"], "table": ["{schema}.{table}"]}}],
+                "column": ["id", "name"], "splitPk": "id",
+                "where": "pg_sleep(0.00005) IS NOT NULL"}}}},
+            "writer": {writer}}}]}}}}"#,
+        url = pg_url()
+    );
+    let path = dir.join("job.json");
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+/// A PostgreSQL writer into `schema.dst` (columns id, name).
+pub fn pg_dst_writer(schema: &str) -> String {
+    format!(
+        r#"{{"name": "postgresqlwriter", "parameter": {{
+            "connection": [{{"jdbcUrl": "{}", "table": ["{schema}.dst"]}}],
+            "column": ["id", "name"]}}}}"#,
+        pg_url()
+    )
+}
+
+/// `schema.src` and `schema.dst` hold the same rows, both ways.
+pub fn pg_exact(schema: &str) {
+    for (a, b) in [("src", "dst"), ("dst", "src")] {
+        assert_eq!(
+            pg_i64(&format!(
+                "SELECT count(*) FROM (SELECT * FROM {schema}.{a} EXCEPT ALL SELECT * FROM {schema}.{b}) d"
+            )),
+            0,
+            "{schema}.{a} has rows {schema}.{b} lacks"
+        );
+    }
+}
