@@ -154,7 +154,6 @@ impl CommitPlan {
         CommitPlan::PerChannel,
     ];
 
-    /// The name a run directory records (what [`Writer::prepare`] returns).
     /// The atomic plan when the two-phase plan does not apply: one transaction the
     /// channels take turns on, or staging tables when finished splits must survive a
     /// crash of the process (`resumable`, a sharded run).
@@ -166,6 +165,7 @@ impl CommitPlan {
         }
     }
 
+    /// The name a run directory records (what [`Writer::prepare`] returns).
     fn name(self) -> &'static str {
         match self {
             CommitPlan::Single => "single",
@@ -886,22 +886,12 @@ impl Writer for PostgresWriter {
                 lock(&s.staging)?.push(name.clone());
                 staging = Some(name);
             }
-            // The shared connection began the transaction (and made the merge table).
-            CommitPlan::Single => {
-                if s.cfg.mode != ConflictMode::Insert {
-                    staging = Some("pg_temp.ferry_stage".to_string());
+            CommitPlan::Single | CommitPlan::PerChannel => {
+                // The single plan's shared connection began its transaction already.
+                if plan == CommitPlan::PerChannel {
+                    self.begin_load(&client, &ctx, false).await?;
                 }
-            }
-            CommitPlan::PerChannel => {
-                client
-                    .batch_execute("BEGIN")
-                    .await
-                    .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                 if s.cfg.mode != ConflictMode::Insert {
-                    client
-                        .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
-                        .await
-                        .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
                     staging = Some("pg_temp.ferry_stage".to_string());
                 }
             }
@@ -1038,20 +1028,35 @@ impl PostgresWriter {
             return Ok(Arc::clone(c));
         }
         let client = connect_sink(s, ctx).await?;
+        self.begin_load(&client, ctx, true).await?;
+        let client = Arc::new(client);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// `BEGIN` a load's transaction on `client` (then `preSql` / truncate when `pre`) and,
+    /// for `ignore` / `update`, create its merge table `pg_temp.ferry_stage`.
+    async fn begin_load(
+        &self,
+        client: &tokio_postgres::Client,
+        ctx: &str,
+        pre: bool,
+    ) -> Result<()> {
+        let s = &self.inner;
         client
             .batch_execute("BEGIN")
             .await
             .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
-        self.pre_load(&client).await?;
+        if pre {
+            self.pre_load(client).await?;
+        }
         if s.cfg.mode != ConflictMode::Insert {
             client
                 .batch_execute(&s.stage_table_sql("TEMP", "ferry_stage ON COMMIT DROP"))
                 .await
                 .map_err(|e| pg_error(&format!("{ctx}: starting the load"), &e))?;
         }
-        let client = Arc::new(client);
-        *slot = Some(Arc::clone(&client));
-        Ok(client)
+        Ok(())
     }
 
     /// The prepared transactions of this run (of every process of it).
