@@ -100,6 +100,9 @@ odps_api="http://127.0.0.1:$odps_port/api"
 cores=$(nproc)
 settle() {
   local waited=0
+  # Dirty pages of the previous leg (5M rows written) are written back now, not during
+  # the next measurement.
+  sync
   while awk -v c="$cores" '{exit !($1 > c)}' /proc/loadavg && [ $waited -lt 120 ]; do
     sleep 5; waited=$((waited + 5))
   done
@@ -122,8 +125,8 @@ measure_shape() { # measure_shape SHAPE TABLE [ferry-only]
   local name=${t#*.}
   local staged="$work/staged_$name"
   fb "$shape" pg-null --from bench_pg --table "$t" --to null --channels 1,2 --split-pk id --baseline
-  fb "$shape" pg-pg --from bench_pg --table "$t" --to bench_pg --channels 1,2 --split-pk id --baseline
   fb "$shape" pg-parquet --from bench_pg --table "$t" --to "parquet:$staged" --channels 1,2 --split-pk id --baseline
+  fb "$shape" pg-pg --from bench_pg --table "$t" --to bench_pg --channels 1,2 --split-pk id --baseline
   fb "$shape" parquet-pg --from "parquet:$staged" --table "$t" --to bench_pg --channels 1,2 --baseline
   [ -n "$only" ] && { rm -rf "$staged"; return; }
   fb "$shape" pg-odps --from bench_pg --table "$t" --to bench_odps --channels 1,2 --split-pk id --keep
