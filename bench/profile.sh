@@ -38,37 +38,13 @@ py=$("$root/scripts/bench-venv.sh")
 
 work=$(mktemp -d /tmp/ferry-profile.XXXXXX)
 chmod 755 "$work"
-pgdir="$work/pg"
-cleanup() { "$root/scripts/pg-stop.sh" "$pgdir" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
+trap bench_cleanup EXIT
 log "starting PostgreSQL (fsync on, max_prepared_transactions = 0)"
-url=$(FERRY_PG_DURABLE=1 "$root/scripts/pg-start.sh" "$pgdir" | tail -1)
-hostpart=${url#*@}
-export FERRY_CATALOG="$work/datasources.json"
-export FERRY_BENCH_PG_PASSWORD=ferry
-"$ferry" datasource add bench_pgd --type postgresql --jdbc-url "jdbc:postgresql://$hostpart" \
-  --username ferry --password-env FERRY_BENCH_PG_PASSWORD >/dev/null
-log "generating person ($rows rows)"
-"$ferry" bench --generate person --rows "$rows" --into bench_pgd >&2
+bench_pg bench_pgd "$rows" 1
 pq() { psql -X -q -v ON_ERROR_STOP=1 "$url" "$@"; }
-pq -c "CREATE TABLE public.person_dst (LIKE public.person INCLUDING DEFAULTS)" \
-  -c "ALTER TABLE public.person_dst ADD PRIMARY KEY (id)" \
-  -c "VACUUM ANALYZE public.person" >/dev/null
-
-job() { # job LEG CHANNELS -> path
-  local writer
-  case $1 in
-    pg-parquet) writer="{\"name\": \"parquet\", \"parameter\": {\"path\": \"$work/out\", \"writeMode\": \"truncate\"}}" ;;
-    pg-pg) writer='{"name": "postgresqlwriter", "parameter": {"datasource": "bench_pgd", "table": ["public.person_dst"], "column": ["*"]}}' ;;
-  esac
-  cat >"$work/$1-$2.json" <<JSON
-{"job": {"setting": {"speed": {"channel": $2}}, "content": [{
-  "reader": {"name": "postgresqlreader", "parameter": {"datasource": "bench_pgd",
-    "table": ["public.person"], "column": ["*"], "splitPk": "id"}},
-  "writer": $writer}]}}
-JSON
-  echo "$work/$1-$2.json"
-}
+job() { bench_job "$1" "$2" bench_pgd; }
 
 copy_out="COPY public.person TO STDOUT (FORMAT binary)"
 copy_in="COPY public.person_dst FROM STDIN (FORMAT binary)"

@@ -24,33 +24,11 @@ ferry="${CARGO_TARGET_DIR:-$root/target}/release/ferry"
 
 work=$(mktemp -d /tmp/ferry-shards.XXXXXX)
 chmod 755 "$work"
-pgdir="$work/pg"
-cleanup() { "$root/scripts/pg-stop.sh" "$pgdir" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-url=$("$root/scripts/pg-start.sh" "$pgdir" | tail -1)
-hostpart=${url#*@}
-export FERRY_CATALOG="$work/datasources.json"
-export FERRY_BENCH_PG_PASSWORD=ferry
-"$ferry" datasource add bench_pg --type postgresql --jdbc-url "jdbc:postgresql://$hostpart" \
-  --username ferry --password-env FERRY_BENCH_PG_PASSWORD >/dev/null
-log "generating person ($rows rows)"
-"$ferry" bench --generate person --rows "$rows" --into bench_pg >&2
-psql -X -q "$url" -c "CREATE TABLE public.person_dst (LIKE public.person INCLUDING ALL)"
-
-job() { # job LEG -> path
-  local writer
-  case $1 in
-    pg-parquet) writer="{\"name\": \"parquet\", \"parameter\": {\"path\": \"$work/out\", \"writeMode\": \"truncate\"}}" ;;
-    pg-pg) writer='{"name": "postgresqlwriter", "parameter": {"datasource": "bench_pg", "table": ["public.person_dst"], "column": ["*"]}}' ;;
-  esac
-  cat >"$work/$1.json" <<JSON
-{"job": {"setting": {"speed": {"channel": 2}}, "content": [{
-  "reader": {"name": "postgresqlreader", "parameter": {"datasource": "bench_pg",
-    "table": ["public.person"], "column": ["*"], "splitPk": "id"}},
-  "writer": $writer}]}}
-JSON
-  echo "$work/$1.json"
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
+trap bench_cleanup EXIT
+bench_pg bench_pg "$rows"
+job() { bench_job "$1" 2 bench_pg; }
 
 prep() { # prep LEG: the target empty again
   rm -rf "$work/out" "$work/state" "$work/runs"
