@@ -37,6 +37,10 @@ use ferry_odps::wire::{arrow_type, Compression, OdpsType};
 const CHANNEL_CHUNKS: usize = 16;
 /// Rows per batch the worker decodes or reads.
 const BATCH_ROWS: usize = 65536;
+/// Rows per Arrow record batch a download sends (a client's decode batch: 8,192 rows).
+/// Larger messages made each client channel hold ~10 MB batches of wide rows, which glibc
+/// then kept in per-thread arenas (bench/RESULTS.md, the Arrow tunnel's peak RSS).
+const ARROW_BATCH_ROWS: usize = 8192;
 /// Bytes a download worker gathers before it hands a chunk to the HTTP body.
 const OUT_CHUNK: usize = 256 * 1024;
 
@@ -704,7 +708,15 @@ fn stream_range(job: RangeJob, mut out: BodyOut) -> Result<(), String> {
                 Enc::Arrow(e, schema) => {
                     let b = RecordBatch::try_new(schema.clone(), b.columns().to_vec())
                         .map_err(|e| e.to_string())?;
-                    e.encode(&b, &mut buf).map_err(|e| e.to_string())?;
+                    // Arrow messages of at most ARROW_BATCH_ROWS rows: a client holds a
+                    // whole message while it decodes it.
+                    let mut off = 0;
+                    while off < b.num_rows() {
+                        let len = ARROW_BATCH_ROWS.min(b.num_rows() - off);
+                        e.encode(&b.slice(off, len), &mut buf)
+                            .map_err(|e| e.to_string())?;
+                        off += len;
+                    }
                 }
                 Enc::Record(e, schema) => {
                     let columns: Vec<ArrayRef> = requested

@@ -487,3 +487,49 @@ async fn fault_injection_drops_block_puts_then_recovers() {
     assert_eq!(r.json()["RecordCount"], 1000);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn arrow_downloads_come_in_batches_a_client_decodes_whole() {
+    // A client holds one Arrow message while it decodes it: the server sends at most 8,192
+    // rows per record batch, however it stores them.
+    let (_root, s) = server(Auth::None, None).await;
+    let r = sql(&s, "CREATE TABLE p1.`big` (`id` BIGINT, `name` STRING)").await;
+    assert!(r.text().contains("Success"), "{}", r.text());
+    let r = call(&s, "POST", "/projects/p1/tables/big?uploads", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let up = r.json()["UploadID"].as_str().unwrap().to_string();
+    let b = batch(0..20_000);
+    let body = encode_arrow_body(&b.schema(), std::slice::from_ref(&b), 65536).unwrap();
+    let path = format!("/projects/p1/tables/big?uploadid={up}&blockid=1&arrow");
+    let r = call(&s, "PUT", &path, &[], &body).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let path = format!("/projects/p1/tables/big?uploadid={up}");
+    let r = call(&s, "POST", &path, &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(&s, "POST", "/projects/p1/tables/big?downloads", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(r.json()["RecordCount"], 20_000);
+    let down = r.json()["DownloadID"].as_str().unwrap().to_string();
+    let path = format!("/projects/p1/tables/big?data&downloadid={down}&rowrange=(0,20000)&arrow");
+    let r = call(&s, "GET", &path, &[], b"").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = decode_arrow_body(b.schema(), &r.body).unwrap();
+    let sizes: Vec<usize> = got.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![8192, 8192, 3616], "rows per Arrow batch");
+    let ids: Vec<i64> = got
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(ids, (0..20_000).collect::<Vec<_>>());
+    s.shutdown().await.unwrap();
+}
