@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{pg_exec, pg_i64, pg_url, prepared_of, rt, walk, OdpsServer};
+use support::{pg_exec, pg_i64, pg_url, prepared_of, rt, src_dst_tables, walk, OdpsServer};
 
 fn spawn_run(dir: &Path, job: &str) -> Child {
     let path = dir.join("job.json");
@@ -271,13 +271,8 @@ fn kill_mid_run(dir: &Path, job: &Path, state: &Path, staged: impl Fn() -> bool)
 
 /// PG → PG, 2 channels, a slow source (two `querySql` splits), killed at a random point.
 fn pg_job(dir: &Path, schema: &str, rows: u32, writer_extra: &str) -> std::path::PathBuf {
-    pg_exec(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
-         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.dst VALUES (-1, 'old');"
-    ));
+    src_dst_tables(schema, rows);
+    pg_exec(&format!("INSERT INTO {schema}.dst VALUES (-1, 'old')"));
     let q = |cond: &str| {
         // OFFSET 0 keeps the range inside: only the split's rows sleep.
         format!(
@@ -445,14 +440,8 @@ fn slow_split_job(
     channels: u32,
     writer: &str,
 ) -> std::path::PathBuf {
-    pg_exec(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {n}) g;
-         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.dst VALUES (-1, 'old');",
-        n = splits * 1000
-    ));
+    src_dst_tables(schema, splits * 1000);
+    pg_exec(&format!("INSERT INTO {schema}.dst VALUES (-1, 'old')"));
     let queries: Vec<String> = (0..splits)
         .map(|i| {
             format!(

@@ -164,9 +164,19 @@ pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// A fresh `schema` with `src (id bigint PRIMARY KEY, name text)` holding `rows` rows and an
-/// empty `dst` like it, and a job of `channels` channels that reads `schema.<table>` (a
-/// table name or a `${param}`) by `splitPk` id, slowly, into `writer`: `dir/job.json`.
+/// A fresh `schema` with `src (id bigint PRIMARY KEY, name text)` holding rows 1..=`rows`
+/// (`name` 'n' || id) and an empty `dst` like it.
+pub fn src_dst_tables(schema: &str, rows: u32) {
+    pg_exec(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
+         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
+         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);"
+    ));
+}
+
+/// `src_dst_tables`, and a job of `channels` channels that reads `schema.<table>` (a table
+/// name or a `${param}`) by `splitPk` id, slowly, into `writer`: `dir/job.json`.
 pub fn src_dst_job(
     dir: &Path,
     schema: &str,
@@ -175,12 +185,7 @@ pub fn src_dst_job(
     table: &str,
     writer: &str,
 ) -> std::path::PathBuf {
-    pg_exec(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-         CREATE TABLE {schema}.src (id bigint PRIMARY KEY, name text);
-         INSERT INTO {schema}.src SELECT g, 'n' || g FROM generate_series(1, {rows}) g;
-         CREATE TABLE {schema}.dst (id bigint PRIMARY KEY, name text);"
-    ));
+    src_dst_tables(schema, rows);
     let job = format!(
         r#"{{"job": {{"setting": {{"speed": {{"channel": {channels}}}}}, "content": [{{
             "reader": {{"name": "postgresqlreader", "parameter": {{
