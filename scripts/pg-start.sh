@@ -6,6 +6,11 @@
 #                                  -> a server as users run one: fsync, synchronous_commit
 #                                     and full_page_writes on, max_prepared_transactions = 0,
 #                                     PostgreSQL's defaults otherwise (the bench's logged legs)
+#   FERRY_PG_SSL=1 scripts/pg-start.sh DIR
+#                                  -> also TLS (ssl = on) with a certificate for
+#                                     127.0.0.1 / localhost signed by a throwaway CA whose
+#                                     certificate is DIR/root.crt (the tests' server:
+#                                     clients that prefer TLS get it)
 # Installs the server with apt when no initdb is found. Runs as the `postgres` user
 # when started as root (PostgreSQL refuses to run as root).
 set -euo pipefail
@@ -64,6 +69,22 @@ shared_buffers = 256MB
 max_wal_size = 4GB
 CONF
   fi
+fi
+if [ "${FERRY_PG_SSL:-0}" = 1 ] && [ ! -f "$dir/data/server.key" ]; then
+  # A CA and a server certificate it signed (verify-ca / verify-full need a chain: a
+  # self-signed CA certificate is not accepted as the server's own).
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=ferry test CA" \
+      -keyout "$dir/root.key" -out "$dir/root.crt" &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$dir/data/server.key" -out "$dir/server.csr" &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$dir/server.ext" &&
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/root.crt" -CAkey "$dir/root.key" \
+      -CAcreateserial -days 30 -extfile "$dir/server.ext" -out "$dir/data/server.crt"
+  } >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; exit 1; }
+  chmod 600 "$dir/data/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/data/server.key" "$dir/data/server.crt"
+  echo "ssl = on" >> "$dir/data/postgresql.conf"
 fi
 sed -i "/^port = /d" "$dir/data/postgresql.conf"
 echo "port = $port" >> "$dir/data/postgresql.conf"

@@ -3,12 +3,16 @@
 //! one-line ferry errors that never carry the password.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ferry_core::catalog::Datasource;
 use ferry_core::{Error, Result};
 use tokio_postgres::error::SqlState;
+
+use crate::tap::Tap;
 
 /// How hard the connection insists on TLS (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -285,12 +289,28 @@ impl PgEndpoint {
     /// one line, e.g. `cannot connect to ferry@127.0.0.1:5432/postgres: password
     /// authentication failed for user "ferry"`.
     pub async fn connect(&self) -> Result<tokio_postgres::Client> {
+        self.retrying(|| self.connect_once()).await
+    }
+
+    /// [`connect`](Self::connect) with a [`Tap`] under the driver, for reading binary COPY
+    /// streams without a `Bytes` per row (see [`crate::tap`]). This path opens the socket
+    /// and negotiates TLS itself (same `sslmode` rules, same rustls configuration), so the
+    /// tap sees the protocol after decryption.
+    pub async fn connect_tapped(&self) -> Result<(tokio_postgres::Client, Tap)> {
+        self.retrying(|| self.connect_once_tapped()).await
+    }
+
+    async fn retrying<T, F, Fut>(&self, mut once: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, (Error, bool)>>,
+    {
         const ATTEMPTS: u32 = 4;
         let mut delay = Duration::from_millis(250);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.connect_once().await {
+            match once().await {
                 Ok(c) => return Ok(c),
                 Err((e, retry)) if retry && attempt < ATTEMPTS => {
                     tracing::warn!(
@@ -306,45 +326,158 @@ impl PgEndpoint {
         }
     }
 
+    fn driver_failure(&self, e: &tokio_postgres::Error) -> (Error, bool) {
+        let retry = is_retryable_connect(e);
+        let msg = self.redact(&one_line(e));
+        (
+            Error::connect(format!("cannot connect to {}: {msg}", self.display())),
+            retry,
+        )
+    }
+
+    fn timed_out(&self) -> (Error, bool) {
+        (
+            Error::connect(format!(
+                "cannot connect to {}: no answer within {}s",
+                self.display(),
+                self.connect_timeout.as_secs()
+            )),
+            false,
+        )
+    }
+
     async fn connect_once(&self) -> std::result::Result<tokio_postgres::Client, (Error, bool)> {
         let cfg = self.config();
-        let fail = |e: tokio_postgres::Error| {
-            let retry = is_retryable_connect(&e);
-            let msg = self.redact(&one_line(&e));
-            (
-                Error::connect(format!("cannot connect to {}: {msg}", self.display())),
-                retry,
-            )
-        };
         let timeout = self.connect_timeout + Duration::from_secs(1);
-        let timed_out = || {
-            (
-                Error::connect(format!(
-                    "cannot connect to {}: no answer within {}s",
-                    self.display(),
-                    self.connect_timeout.as_secs()
-                )),
-                false,
-            )
-        };
         let client = if self.sslmode == SslMode::Disable {
             let fut = cfg.connect(tokio_postgres::NoTls);
             let (client, connection) = tokio::time::timeout(timeout, fut)
                 .await
-                .map_err(|_| timed_out())?
-                .map_err(fail)?;
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| self.driver_failure(&e))?;
             spawn_connection(connection, self.display());
             client
         } else {
-            let tls = self.tls().map_err(|e| (e, false))?;
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+                self.tls_config().map_err(|e| (e, false))?,
+            );
             let fut = cfg.connect(tls);
             let (client, connection) = tokio::time::timeout(timeout, fut)
                 .await
-                .map_err(|_| timed_out())?
-                .map_err(fail)?;
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| self.driver_failure(&e))?;
             spawn_connection(connection, self.display());
             client
         };
+        self.after_connect(&client).await?;
+        Ok(client)
+    }
+
+    async fn connect_once_tapped(
+        &self,
+    ) -> std::result::Result<(tokio_postgres::Client, Tap), (Error, bool)> {
+        let timeout = self.connect_timeout + Duration::from_secs(1);
+        let (client, tap) = tokio::time::timeout(timeout, async {
+            let transport = self.open_transport().await?;
+            let (tap, stream) = crate::tap::tap(transport);
+            let mut cfg = self.config();
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) = cfg
+                .connect_raw(stream, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| self.driver_failure(&e))?;
+            spawn_connection(connection, self.display());
+            Ok::<_, (Error, bool)>((client, tap))
+        })
+        .await
+        .map_err(|_| self.timed_out())??;
+        self.after_connect(&client).await?;
+        Ok((client, tap))
+    }
+
+    /// The socket, TLS negotiated per `sslmode` as libpq does: `SSLRequest`, then a
+    /// handshake on `S`; on `N` plain for `prefer`/`allow`, an error for `require` and up.
+    async fn open_transport(&self) -> std::result::Result<Transport, (Error, bool)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let io_failure = |e: std::io::Error| {
+            let retry = matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+            (
+                Error::connect(format!(
+                    "cannot connect to {}: error connecting to server: {e}",
+                    self.display()
+                )),
+                retry,
+            )
+        };
+        #[cfg(unix)]
+        if self.host.starts_with('/') {
+            let path = format!("{}/.s.PGSQL.{}", self.host, self.port);
+            let sock = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(io_failure)?;
+            return Ok(Transport::Unix(sock));
+        }
+        let mut tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(io_failure)?;
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on the connection to {}: {e}", self.display());
+        }
+        if let Err(e) = socket2::SockRef::from(&tcp).set_keepalive(true) {
+            tracing::debug!("keepalive on the connection to {}: {e}", self.display());
+        }
+        if self.sslmode == SslMode::Disable {
+            return Ok(Transport::Plain(tcp));
+        }
+        // SSLRequest: length 8, code 80877103.
+        tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .await
+            .map_err(io_failure)?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await.map_err(io_failure)?;
+        let refused = |what: &str| {
+            (
+                Error::connect(format!("cannot connect to {}: {what}", self.display())),
+                false,
+            )
+        };
+        match answer[0] {
+            b'S' => {}
+            b'N' => {
+                return match self.sslmode {
+                    SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                        Err(refused("server does not support TLS"))
+                    }
+                    _ => Ok(Transport::Plain(tcp)),
+                }
+            }
+            other => {
+                return Err(refused(&format!(
+                    "unexpected answer {other:#04x} to the TLS request"
+                )))
+            }
+        }
+        let config = self.tls_config().map_err(|e| (e, false))?;
+        let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+            .map_err(|e| refused(&format!("TLS: host name {}: {e}", self.host)))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| refused(&format!("TLS handshake: {e}")))?;
+        Ok(Transport::Tls(Box::new(tls)))
+    }
+
+    async fn after_connect(
+        &self,
+        client: &tokio_postgres::Client,
+    ) -> std::result::Result<(), (Error, bool)> {
         if let Some(schema) = &self.current_schema {
             client
                 .execute("SELECT set_config('search_path', $1, false)", &[schema])
@@ -359,10 +492,10 @@ impl PgEndpoint {
                     )
                 })?;
         }
-        Ok(client)
+        Ok(())
     }
 
-    fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    fn tls_config(&self) -> Result<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -404,7 +537,66 @@ impl PgEndpoint {
                 }
             }
         };
-        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+        Ok(config)
+    }
+}
+
+/// A connection's byte stream below the tap: TCP, TLS over TCP, or a Unix socket.
+pub enum Transport {
+    /// Plain TCP.
+    Plain(tokio::net::TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    /// A Unix-domain socket (host given as a directory).
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+macro_rules! each_transport {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Transport::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Transport::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+            #[cfg(unix)]
+            Transport::Unix($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        each_transport!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        each_transport!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        each_transport!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        each_transport!(self, s => s.poll_shutdown(cx))
     }
 }
 

@@ -612,18 +612,32 @@ impl CopyDecoder {
 
     /// Feed one chunk; every complete tuple is decoded, full batches are pushed to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<RecordBatch>) -> Result<()> {
-        if self.pending.is_empty() {
-            let used = self.consume(chunk, out)?;
-            if used < chunk.len() {
-                self.pending.extend_from_slice(&chunk[used..]);
+        let mut chunk = chunk;
+        // A tuple that straddles the previous chunk: copy only as much of this chunk as it
+        // needs (growing geometrically), then decode the rest of the chunk in place.
+        while !self.pending.is_empty() {
+            if chunk.is_empty() {
+                return Ok(());
             }
-        } else {
             let mut buf = std::mem::take(&mut self.pending);
-            buf.extend_from_slice(chunk);
+            let old = buf.len();
+            let piece = chunk.len().min(old.max(4096));
+            buf.extend_from_slice(&chunk[..piece]);
             let used = self.consume(&buf, out)?;
-            buf.drain(..used);
+            if used >= old {
+                chunk = &chunk[used - old..];
+                buf.clear();
+            } else {
+                buf.drain(..used);
+                chunk = &chunk[piece..];
+            }
             self.pending = buf;
+            if used >= old {
+                break;
+            }
         }
+        let used = self.consume(chunk, out)?;
+        self.pending.extend_from_slice(&chunk[used..]);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod copy_binary;
 pub mod reader;
 pub mod split;
+pub mod tap;
 pub mod types;
 pub mod writer;
 

@@ -17,6 +17,7 @@ use crate::config::{ReaderConfig, Work};
 use crate::conn::{pg_error, PgEndpoint};
 use crate::copy_binary::CopyDecoder;
 use crate::split::{ctid_ranges, integer_ranges, select_sql, SplitSpec};
+use crate::tap::Tap;
 use crate::types::{arrow_field, oid, resolve_column, statement_columns, PgColumn};
 
 /// Builds [`PostgresReader`]s (plugin `postgresql`, DataX `postgresqlreader`).
@@ -518,7 +519,7 @@ impl Reader for PostgresReader {
             "reader postgresql: split {} ({})",
             split.index, split.description
         );
-        let client = ep.connect().await?;
+        let (client, tap) = ep.connect_tapped().await?;
         let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         if let Some(snap) = &payload.snapshot {
             if !snap.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
@@ -537,6 +538,7 @@ impl Reader for PostgresReader {
                 .map_err(|e| pg_error(&format!("{ctx}: setting {name}"), &e))?;
         }
         let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", spec.sql);
+        tap.arm();
         let stream = client
             .copy_out(copy.as_str())
             .await
@@ -548,7 +550,7 @@ impl Reader for PostgresReader {
             opts.batch_bytes,
             ctx.clone(),
         )?;
-        Ok(batch_stream(client, Box::pin(stream), decoder, ctx))
+        Ok(batch_stream(client, tap, Box::pin(stream), decoder, ctx))
     }
 
     async fn close(&self) -> Result<()> {
@@ -566,23 +568,33 @@ impl Reader for PostgresReader {
 
 struct ReadState {
     client: Client,
+    tap: Tap,
+    /// The buffer last taken from the tap (kept to reuse its allocation).
+    taken: Vec<u8>,
     copy: Pin<Box<tokio_postgres::CopyOutStream>>,
+    copy_ended: bool,
     decoder: Option<CopyDecoder>,
     ready: VecDeque<RecordBatch>,
     done: bool,
     ctx: String,
 }
 
-/// Turn a COPY OUT stream into a batch stream, decoding as the consumer pulls.
+/// Turn a tapped COPY OUT into a batch stream, decoding as the consumer pulls: the rows
+/// come from the tap in large chunks; the driver's COPY stream says when the COPY ended
+/// and carries its errors (see [`crate::tap`]).
 fn batch_stream(
     client: Client,
+    tap: Tap,
     copy: Pin<Box<tokio_postgres::CopyOutStream>>,
     decoder: CopyDecoder,
     ctx: String,
 ) -> BatchStream {
     let state = ReadState {
         client,
+        tap,
+        taken: Vec::new(),
         copy,
+        copy_ended: false,
         decoder: Some(decoder),
         ready: VecDeque::new(),
         done: false,
@@ -596,38 +608,61 @@ fn batch_stream(
             if st.done {
                 return None;
             }
-            match st.copy.next().await {
-                Some(Ok(bytes)) => {
-                    let Some(dec) = st.decoder.as_mut() else {
-                        st.done = true;
-                        continue;
-                    };
-                    let mut out = Vec::new();
-                    if let Err(e) = dec.push(&bytes, &mut out) {
-                        st.done = true;
-                        return Some((Err(e), st));
+            st.tap.take(&mut st.taken);
+            if !st.taken.is_empty() {
+                if let Err(e) = st.decode_taken() {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                continue;
+            }
+            if st.copy_ended {
+                st.done = true;
+                st.tap.disarm();
+                if let Some(dec) = st.decoder.take() {
+                    match dec.finish() {
+                        Ok(Some(b)) => st.ready.push_back(b),
+                        Ok(None) => {}
+                        Err(e) => return Some((Err(e), st)),
                     }
-                    st.ready.extend(out);
                 }
-                Some(Err(e)) => {
-                    st.done = true;
-                    let err = pg_error(&st.ctx, &e);
-                    return Some((Err(err), st));
-                }
-                None => {
-                    st.done = true;
-                    if let Some(dec) = st.decoder.take() {
-                        match dec.finish() {
-                            Ok(Some(b)) => st.ready.push_back(b),
-                            Ok(None) => {}
-                            Err(e) => return Some((Err(e), st)),
+                let _ = st.client.batch_execute("COMMIT").await;
+                continue;
+            }
+            tokio::select! {
+                item = st.copy.next() => match item {
+                    // Rows the tap did not take (it takes all of them while armed).
+                    Some(Ok(bytes)) => {
+                        st.taken.clear();
+                        st.taken.extend_from_slice(&bytes);
+                        if let Err(e) = st.decode_taken() {
+                            st.done = true;
+                            return Some((Err(e), st));
                         }
                     }
-                    let _ = st.client.batch_execute("COMMIT").await;
-                }
+                    Some(Err(e)) => {
+                        st.done = true;
+                        let err = pg_error(&st.ctx, &e);
+                        return Some((Err(err), st));
+                    }
+                    None => st.copy_ended = true,
+                },
+                _ = st.tap.arrived() => {}
             }
         }
     }))
+}
+
+impl ReadState {
+    fn decode_taken(&mut self) -> Result<()> {
+        let Some(dec) = self.decoder.as_mut() else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        dec.push(&self.taken, &mut out)?;
+        self.ready.extend(out);
+        Ok(())
+    }
 }
 
 /// The first `limit` rows of `table` (optionally filtered), for `ferry preview`.
