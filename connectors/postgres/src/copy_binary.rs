@@ -13,7 +13,8 @@ use arrow::array::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
     Float64Builder, Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder,
-    ListArray, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    ListArray, StringArray, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, IntervalMonthDayNano, SchemaRef};
@@ -33,9 +34,7 @@ pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Text-like kinds that decode into a `StringBuilder`.
 #[derive(Debug, Clone, Copy)]
 enum StrKind {
-    Text,
     Char,
-    Jsonb,
     NumericText,
     TimeTz,
     Uuid,
@@ -56,6 +55,10 @@ enum Col {
     Decimal(Decimal128Builder, i8, u8),
     Money(Decimal128Builder),
     Str(StringBuilder, StrKind),
+    /// `text`-like values and `jsonb` (with its version byte, `true`), kept as bytes and
+    /// checked to be UTF-8 once per batch (one pass over the batch's values, not one call
+    /// per value); a bad value is then looked up to name its row.
+    Utf8(BinaryBuilder, bool),
     Bytes(BinaryBuilder),
     Date(Date32Builder),
     Time(Time64MicrosecondBuilder),
@@ -107,11 +110,9 @@ impl Col {
                 Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"))
             }
             PgScalar::Interval => Col::Interval(IntervalMonthDayNanoBuilder::with_capacity(cap)),
-            PgScalar::Text => Col::Str(StringBuilder::with_capacity(cap, cap * 16), StrKind::Text),
+            PgScalar::Text => Col::Utf8(BinaryBuilder::with_capacity(cap, cap * 16), false),
             PgScalar::Char => Col::Str(StringBuilder::with_capacity(cap, cap), StrKind::Char),
-            PgScalar::Jsonb => {
-                Col::Str(StringBuilder::with_capacity(cap, cap * 32), StrKind::Jsonb)
-            }
+            PgScalar::Jsonb => Col::Utf8(BinaryBuilder::with_capacity(cap, cap * 32), true),
             PgScalar::NumericText => Col::Str(
                 StringBuilder::with_capacity(cap, cap * 8),
                 StrKind::NumericText,
@@ -140,7 +141,7 @@ impl Col {
             Col::F64(b) => b.append_null(),
             Col::Decimal(b, _, _) | Col::Money(b) => b.append_null(),
             Col::Str(b, _) => b.append_null(),
-            Col::Bytes(b) => b.append_null(),
+            Col::Utf8(b, _) | Col::Bytes(b) => b.append_null(),
             Col::Date(b) => b.append_null(),
             Col::Time(b) => b.append_null(),
             Col::Ts(b) => b.append_null(),
@@ -177,12 +178,12 @@ impl Col {
             Col::Time(b) => b.append_value(i64::from_be_bytes(fixed(v)?)),
             Col::Ts(b) => b.append_value(timestamp_from_pg(i64::from_be_bytes(fixed(v)?))?),
             Col::Interval(b) => b.append_value(interval_from_pg(v)?),
+            Col::Utf8(b, false) => b.append_value(v),
+            Col::Utf8(b, true) => match v.split_first() {
+                Some((1, rest)) => b.append_value(rest),
+                _ => return Err("unknown jsonb binary version".into()),
+            },
             Col::Str(b, kind) => match kind {
-                StrKind::Text => b.append_value(utf8(v)?),
-                StrKind::Jsonb => match v.split_first() {
-                    Some((1, rest)) => b.append_value(utf8(rest)?),
-                    _ => return Err("unknown jsonb binary version".into()),
-                },
                 StrKind::Char => b.append_value(char::from(fixed::<1>(v)?[0]).to_string()),
                 StrKind::NumericText => b.append_value(numeric_to_text(v)?),
                 StrKind::TimeTz => b.append_value(timetz_to_text(v)?),
@@ -208,8 +209,9 @@ impl Col {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<ArrayRef> {
-        Ok(match self {
+    /// The column's array; `Err((i, message))` when value `i` of it is not UTF-8.
+    fn finish(&mut self) -> Result<std::result::Result<ArrayRef, (usize, String)>> {
+        Ok(Ok(match self {
             Col::Bool(b) => Arc::new(b.finish()),
             Col::I16(b) => Arc::new(b.finish()),
             Col::I32(b) => Arc::new(b.finish()),
@@ -219,6 +221,13 @@ impl Col {
             Col::F64(b) => Arc::new(b.finish()),
             Col::Decimal(b, _, _) | Col::Money(b) => Arc::new(b.finish()),
             Col::Str(b, _) => Arc::new(b.finish()),
+            Col::Utf8(b, _) => {
+                let (offsets, values, nulls) = b.finish().into_parts();
+                match StringArray::try_new(offsets.clone(), values.clone(), nulls) {
+                    Ok(a) => Arc::new(a),
+                    Err(_) => return Ok(Err(first_invalid(&offsets, &values))),
+                }
+            }
             Col::Bytes(b) => Arc::new(b.finish()),
             Col::Date(b) => Arc::new(b.finish()),
             Col::Time(b) => Arc::new(b.finish()),
@@ -230,7 +239,17 @@ impl Col {
                 inner,
                 field,
             } => {
-                let values = inner.finish()?;
+                let values = match inner.finish()? {
+                    Ok(v) => v,
+                    Err((i, m)) => {
+                        // Element i belongs to the row whose range holds it.
+                        let row = offsets
+                            .partition_point(|&o| o as usize <= i)
+                            .saturating_sub(1);
+                        *offsets = vec![0];
+                        return Ok(Err((row, m)));
+                    }
+                };
                 let offs = std::mem::replace(offsets, vec![0]);
                 let list = ListArray::try_new(
                     field.clone(),
@@ -240,8 +259,21 @@ impl Col {
                 )?;
                 Arc::new(list)
             }
-        })
+        }))
     }
+}
+
+/// The first value that is not UTF-8, and why.
+fn first_invalid(offsets: &OffsetBuffer<i32>, values: &[u8]) -> (usize, String) {
+    for (i, w) in offsets.windows(2).enumerate() {
+        let v = values.get(w[0] as usize..w[1] as usize).unwrap_or_default();
+        if let Err(e) = utf8(v) {
+            return (i, e);
+        }
+    }
+    // The values are UTF-8 one by one but a value boundary splits a character: impossible
+    // when every value is valid, kept as a plain message rather than a panic.
+    (0, "invalid UTF-8".to_string())
 }
 
 fn fixed<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], String> {
@@ -764,11 +796,22 @@ impl CopyDecoder {
         if self.rows_in_batch == 0 {
             return Ok(None);
         }
-        let arrays = self
-            .cols
-            .iter_mut()
-            .map(Col::finish)
-            .collect::<Result<Vec<_>>>()?;
+        let first_row = self.rows_total - self.rows_in_batch as u64;
+        let mut arrays = Vec::with_capacity(self.cols.len());
+        for (i, col) in self.cols.iter_mut().enumerate() {
+            match col.finish()? {
+                Ok(a) => arrays.push(a),
+                Err((row, m)) => {
+                    return Err(Error::data(format!(
+                        "{}: row {} column \"{}\": {m}",
+                        self.context,
+                        first_row + row as u64 + 1,
+                        self.names[i]
+                    ))
+                    .at_column(&self.names[i]))
+                }
+            }
+        }
         self.rows_in_batch = 0;
         self.bytes_in_batch = 0;
         Ok(Some(RecordBatch::try_new(self.schema.clone(), arrays)?))
@@ -906,6 +949,24 @@ mod tests {
         }
         v.extend_from_slice(&(-1i16).to_be_bytes());
         v
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_row_and_column() {
+        let mut rows: Vec<Row> = (0..10)
+            .map(|i| (Some(i), Some(format!("v{i}")), None, None, None, None))
+            .collect();
+        rows[6].1 = Some("QQQQ".into());
+        let mut buf = encode(&rows);
+        let at = buf.windows(4).position(|w| w == b"QQQQ").unwrap();
+        buf[at + 1] = 0xff;
+        for batch_rows in [1, 4, 100] {
+            let e = decode(&buf, &[], batch_rows).unwrap_err().to_string();
+            assert!(
+                e.contains("test: row 7 column \"t\": invalid UTF-8"),
+                "{batch_rows}: {e}"
+            );
+        }
     }
 
     fn decode(buf: &[u8], cuts: &[usize], batch_rows: usize) -> Result<Vec<RecordBatch>> {

@@ -207,3 +207,61 @@ async fn parallel_read_sees_one_snapshot() {
     r.close().await.unwrap();
     assert_eq!(rows(&batches), expected);
 }
+
+#[tokio::test]
+async fn a_large_whole_table_with_split_pk_is_split_into_page_ranges() {
+    // > 1024 pages (8 MiB), no `where`: page ranges even with a splitPk (each backend reads
+    // its pages once instead of walking the key's index); with a `where`, key ranges.
+    exec(
+        "DROP TABLE IF EXISTS rsp_big; CREATE TABLE rsp_big (id int8 PRIMARY KEY, pad text);
+         INSERT INTO rsp_big SELECT g, repeat('p', 120) FROM generate_series(1, 80000) g;
+         ANALYZE rsp_big;",
+    )
+    .await;
+    let pages: i64 = client()
+        .await
+        .query_one(
+            "SELECT pg_relation_size('rsp_big') / current_setting('block_size')::int8",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(pages >= 1024, "{pages} pages");
+    let descs = check_same(
+        json!({"table": ["rsp_big"], "column": ["id", "pad"]}),
+        json!({"splitPk": "id"}),
+        2,
+    )
+    .await;
+    // 2 channels x splitFactor 5, no NULL split (page ranges cover every row).
+    assert_eq!(descs.len(), 10, "{descs:?}");
+    assert!(descs[0].starts_with("rsp_big: ctid < '("), "{descs:?}");
+    assert!(descs[9].starts_with("rsp_big: ctid >= '("), "{descs:?}");
+    // A misspelled splitPk is still an error on a large table.
+    let e = build(datax_params(
+        json!({"table": ["rsp_big"], "column": ["id"], "splitPk": "idd"}),
+    ))
+    .await;
+    let e = match e {
+        Ok(r) => read_all(&r, 2, small()).await.err(),
+        Err(e) => Some(e),
+    }
+    .expect("a misspelled splitPk must fail");
+    assert!(e.to_string().contains("splitPk \"idd\""), "{e}");
+
+    let descs = check_same(
+        json!({"table": ["rsp_big"], "column": ["id", "pad"], "where": "id % 3 = 0"}),
+        json!({"splitPk": "id"}),
+        2,
+    )
+    .await;
+    assert_eq!(
+        descs.last().map(String::as_str),
+        Some("rsp_big: id IS NULL")
+    );
+    assert!(
+        descs[0].starts_with("rsp_big: id >= 3 AND id < "),
+        "{descs:?}"
+    );
+}
