@@ -259,7 +259,7 @@ impl PostgresReader {
         // A whole table (no `where`) of some size on PostgreSQL 14+ is split into page
         // ranges even when it has a splitPk: each backend then reads its pages once, in
         // order (TID range scan), where key ranges make every backend walk the key's index
-        // (2 channels over 5M rows: 2.0 against 3.0 backend CPU-seconds, bench/PROFILE.md).
+        // (2 channels over 5M rows: 2.4 against 3.0 backend CPU-seconds, bench/PROFILE.md).
         let pages_over_key =
             ctid_ok && w.is_none() && pages >= PAGES_OVER_KEY && version >= 140_000;
         let est = |parts: usize| -> Option<u64> {
