@@ -71,6 +71,11 @@ CONF
   fi
 fi
 if [ "${FERRY_PG_SSL:-0}" = 1 ] && [ ! -f "$dir/data/server.key" ]; then
+  if ! command -v openssl >/dev/null 2>&1; then
+    echo "pg-start: installing openssl with apt-get" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2 ||
+      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2; }
+  fi
   # A CA and a server certificate it signed (verify-ca / verify-full need a chain: a
   # self-signed CA certificate is not accepted as the server's own).
   {

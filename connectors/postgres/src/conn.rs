@@ -400,14 +400,7 @@ impl PgEndpoint {
     async fn open_transport(&self) -> std::result::Result<Transport, (Error, bool)> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let io_failure = |e: std::io::Error| {
-            let retry = matches!(
-                e.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            );
+            let retry = is_retryable_io(&e);
             (
                 Error::connect(format!(
                     "cannot connect to {}: error connecting to server: {e}",
@@ -656,6 +649,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Connection refused, reset or cut short: worth another attempt.
+fn is_retryable_io(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
 fn is_retryable_connect(e: &tokio_postgres::Error) -> bool {
     if e.as_db_error().is_some() {
         return matches!(
@@ -666,14 +671,7 @@ fn is_retryable_connect(e: &tokio_postgres::Error) -> bool {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            );
+            return is_retryable_io(io);
         }
         src = s.source();
     }
