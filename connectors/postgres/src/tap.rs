@@ -15,8 +15,11 @@
 //!
 //! The stream is read in 256 KiB reads; while the consumer has 1 MiB not yet taken, the
 //! tap stops reading (the server then blocks on its socket, as it does for a slow client).
-//! Dropping the [`Tap`] detaches it: whatever still arrives is dropped, so the connection
-//! can always run to its end.
+//! Dropping the [`Tap`] while it is armed (the reader of a COPY went away: the job was
+//! cancelled, or decoding failed) ends the connection: its next read is an error, the
+//! driver closes the socket, and the server stops sending the rest of the table (it would
+//! otherwise stream every remaining row into a connection nobody reads). Dropped while
+//! disarmed, it only detaches.
 
 use std::io;
 use std::pin::Pin;
@@ -198,6 +201,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for TapStream<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
+            {
+                let st = this.shared.lock();
+                if st.armed && st.detached {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the reader of the COPY is gone",
+                    )));
+                }
+            }
             let before = out.filled().len();
             if this.drain(out)? {
                 this.shared.arrived.notify_one();
@@ -362,6 +374,31 @@ mod tests {
                 run(step, out_size, false).await;
             }
         }
+    }
+
+    #[tokio::test]
+    async fn dropping_an_armed_tap_ends_the_connection() {
+        let mut wire = msg(b'H', &[1, 0, 0]);
+        wire.extend(msg(b'd', b"row"));
+        let (t, mut stream) = tap(Trickle {
+            bytes: wire,
+            pos: 0,
+            step: 4096,
+        });
+        t.arm();
+        drop(t);
+        let mut b = [0u8; 64];
+        let err = stream.read(&mut b).await.err().map(|e| e.kind());
+        assert_eq!(err, Some(io::ErrorKind::ConnectionAborted));
+
+        // Dropped while disarmed: the stream reads on.
+        let (t, mut stream) = tap(Trickle {
+            bytes: msg(b'Z', b"I"),
+            pos: 0,
+            step: 4096,
+        });
+        drop(t);
+        assert_eq!(stream.read(&mut b).await.ok(), Some(6));
     }
 
     #[tokio::test]
