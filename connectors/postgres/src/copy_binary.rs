@@ -276,6 +276,14 @@ fn first_invalid(offsets: &OffsetBuffer<i32>, values: &[u8]) -> (usize, String) 
     (0, "invalid UTF-8".to_string())
 }
 
+/// A value that does not decode: `context: row N column "name": message`, at that column.
+fn value_error(context: &str, row: u64, column: &str, message: &str) -> Error {
+    Error::data(format!(
+        "{context}: row {row} column \"{column}\": {message}"
+    ))
+    .at_column(column)
+}
+
 fn fixed<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], String> {
     v.try_into()
         .map_err(|_| format!("expected {N} bytes, got {}", v.len()))
@@ -657,16 +665,15 @@ impl CopyDecoder {
             buf.extend_from_slice(&chunk[..piece]);
             let used = self.consume(&buf, out)?;
             if used >= old {
+                // The straddling tuple is decoded; the rest of the chunk follows in place.
                 chunk = &chunk[used - old..];
                 buf.clear();
-            } else {
-                buf.drain(..used);
-                chunk = &chunk[piece..];
-            }
-            self.pending = buf;
-            if used >= old {
+                self.pending = buf;
                 break;
             }
+            buf.drain(..used);
+            chunk = &chunk[piece..];
+            self.pending = buf;
         }
         let used = self.consume(chunk, out)?;
         self.pending.extend_from_slice(&chunk[used..]);
@@ -762,13 +769,12 @@ impl CopyDecoder {
                     let v = &rest[q..q + len as usize];
                     q += len as usize;
                     if let Err(m) = col.append(v) {
-                        return Err(Error::data(format!(
-                            "{}: row {} column \"{}\": {m}",
-                            self.context,
+                        return Err(value_error(
+                            &self.context,
                             self.rows_total + 1,
-                            self.names[i]
-                        ))
-                        .at_column(&self.names[i]));
+                            &self.names[i],
+                            &m,
+                        ));
                     }
                 }
             }
@@ -802,13 +808,8 @@ impl CopyDecoder {
             match col.finish()? {
                 Ok(a) => arrays.push(a),
                 Err((row, m)) => {
-                    return Err(Error::data(format!(
-                        "{}: row {} column \"{}\": {m}",
-                        self.context,
-                        first_row + row as u64 + 1,
-                        self.names[i]
-                    ))
-                    .at_column(&self.names[i]))
+                    let row = first_row + row as u64 + 1;
+                    return Err(value_error(&self.context, row, &self.names[i], &m));
                 }
             }
         }

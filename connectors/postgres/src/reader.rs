@@ -630,7 +630,7 @@ fn batch_stream(
             }
             st.tap.take(&mut st.taken);
             if !st.taken.is_empty() {
-                if let Err(e) = st.decode_taken() {
+                if let Err(e) = decode(&mut st.decoder, &mut st.ready, &st.taken) {
                     st.done = true;
                     return Some((Err(e), st));
                 }
@@ -653,9 +653,7 @@ fn batch_stream(
                 item = st.copy.next() => match item {
                     // Rows the tap did not take (it takes all of them while armed).
                     Some(Ok(bytes)) => {
-                        st.taken.clear();
-                        st.taken.extend_from_slice(&bytes);
-                        if let Err(e) = st.decode_taken() {
+                        if let Err(e) = decode(&mut st.decoder, &mut st.ready, &bytes) {
                             st.done = true;
                             return Some((Err(e), st));
                         }
@@ -673,16 +671,19 @@ fn batch_stream(
     }))
 }
 
-impl ReadState {
-    fn decode_taken(&mut self) -> Result<()> {
-        let Some(dec) = self.decoder.as_mut() else {
-            return Ok(());
-        };
-        let mut out = Vec::new();
-        dec.push(&self.taken, &mut out)?;
-        self.ready.extend(out);
-        Ok(())
-    }
+/// Decode `bytes` of the COPY stream; full batches go to `ready`.
+fn decode(
+    decoder: &mut Option<CopyDecoder>,
+    ready: &mut VecDeque<RecordBatch>,
+    bytes: &[u8],
+) -> Result<()> {
+    let Some(dec) = decoder.as_mut() else {
+        return Ok(());
+    };
+    let mut out = Vec::new();
+    dec.push(bytes, &mut out)?;
+    ready.extend(out);
+    Ok(())
 }
 
 /// The first `limit` rows of `table` (optionally filtered), for `ferry preview`.

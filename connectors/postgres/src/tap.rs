@@ -16,7 +16,8 @@
 //! The stream is read in 256 KiB reads; while the consumer has 1 MiB not yet taken, the
 //! tap stops reading (the server then blocks on its socket, as it does for a slow client).
 //! Dropping the [`Tap`] while it is armed (the reader of a COPY went away: the job was
-//! cancelled, or decoding failed) ends the connection: its next read is an error, the
+//! cancelled, or decoding failed) ends the connection: once what is buffered is handed
+//! on, its next read from the socket is an error instead, the
 //! driver closes the socket, and the server stops sending the rest of the table (it would
 //! otherwise stream every remaining row into a connection nobody reads). Dropped while
 //! disarmed, it only detaches.
@@ -201,15 +202,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for TapStream<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            {
-                let st = this.shared.lock();
-                if st.armed && st.detached {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "the reader of the COPY is gone",
-                    )));
-                }
-            }
             let before = out.filled().len();
             if this.drain(out)? {
                 this.shared.arrived.notify_one();
@@ -219,7 +211,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for TapStream<S> {
             }
             {
                 let mut st = this.shared.lock();
-                if st.armed && !st.detached && st.data.len() >= HIGH_WATER {
+                if st.armed && st.detached {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the reader of the COPY is gone",
+                    )));
+                }
+                if st.armed && st.data.len() >= HIGH_WATER {
                     st.parked = Some(cx.waker().clone());
                     return Poll::Pending;
                 }
