@@ -1,4 +1,4 @@
-# Sourced by bench/shards.sh and bench/profile.sh (which set $root, $work and $ferry).
+# Sourced by bench/shards.sh, bench/profile.sh and bench/ab.sh (which set $root, $work and $ferry).
 #
 # bench_pg NAME ROWS [DURABLE]: a throwaway PostgreSQL in $work/pg (fsync on and no
 # prepared transactions when DURABLE=1), datasource NAME for it in $work's catalog, the
